@@ -1,0 +1,68 @@
+"""Seeded example problems shared by the tests, the benchmarks and the book."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from softres.problem import Problem
+
+__all__ = ["as_generator", "random_problem"]
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Return a ``numpy.random.Generator`` from an int, a Generator or ``None`` (scipy's convention)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
+
+
+def random_problem(
+    n: int,
+    d: int,
+    *,
+    seed: int | np.random.Generator | None = 0,
+    density: float | None = None,
+    w: float | None = 1.0,
+    noise: float = 0.1,
+) -> Problem:
+    """A seeded random instance of Definition 1.4 with a planted point ``x_true``.
+
+    ``A`` has i.i.d. ``N(0, 1/d)`` entries (dense, or sparse with the given ``density``), so that
+    ``Ax`` is of order one for a unit-scale ``x``; ``x_true ~ N(0, I/d)`` scaled to norm 1 and
+    ``b = f(x_true) + noise · N(0, 1/n)``. The planted point lies in the domain ``α > 0``.
+
+    Parameters
+    ----------
+    n, d : int
+        Shape of ``A``.
+    seed : int, numpy.random.Generator or None
+        Source of randomness.
+    density : float or None
+        Fraction of nonzeros for a ``scipy.sparse`` ``A``; ``None`` for dense.
+    w : float or None
+        Regulariser weight (scalar); ``None`` for the unregularised loss.
+    noise : float
+        Size of the perturbation of ``b`` away from a reachable output.
+    """
+    if not (isinstance(n, int | np.integer) and isinstance(d, int | np.integer)) or n < 1 or d < 1:
+        raise ValueError(f"n and d must be positive integers, got n={n!r}, d={d!r}")
+    if density is not None and not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1], got {density!r}")
+    rng = as_generator(seed)
+    scale = 1.0 / np.sqrt(d)
+    if density is None:
+        A = rng.standard_normal((n, d)) * scale
+    else:
+        A = sp.random_array((n, d), density=density, format="csr", rng=rng,
+                            data_sampler=lambda size: rng.standard_normal(size))
+        A = A * (scale / np.sqrt(density))
+    x_true = rng.standard_normal(d)
+    x_true /= np.linalg.norm(x_true)
+    planted = Problem(A, np.zeros(n))
+    b = planted.f(x_true) + noise * rng.standard_normal(n) / np.sqrt(n)
+    problem = Problem(planted.A, b, w)
+    problem.x_true = x_true
+    return problem

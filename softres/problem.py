@@ -1,0 +1,359 @@
+"""The soft-residual regression problem of Song, Wang and Yin (arXiv:2309.13482).
+
+Everything the paper defines at a point ``x`` (Definition 3.1), the loss (Definition 1.4 plus the
+regulariser of Section 9), its gradient (Lemma 4.1), its Hessian (Lemma 5.2) and the Hessian's
+"diagonal plus rank two" structure (Lemma 5.4) live on one class, :class:`Problem`.
+
+Numerical scheme
+----------------
+With ``z = Ax`` and ``m = max(0, max_i z_i)`` every quantity is computed from the scaled vectors
+``e = exp(z - m)``, ``ũ = e + z e^{-m} = u e^{-m}`` and ``ṽ = e + e^{-m} = v e^{-m}``, and the scaled
+normaliser ``α̃ = <ũ, 1> = α e^{-m}``. The loss, gradient and Hessian are ratios of equal degree in
+``e^m`` (``f = ũ / α̃``, ``v / α = ṽ / α̃``, ``exp(z) / α = e / α̃``), so the factor cancels and
+nothing overflows even for ``max(Ax) = 1e4``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk
+
+from softres._validate import as_matrix, as_vector, check_finite_scalar
+
+__all__ = ["MAX_DENSE_B", "DomainError", "Problem"]
+
+#: Largest ``n`` for which :meth:`Problem.B` materialises the ``n × n`` matrix ``B(x)``.
+MAX_DENSE_B = 2000
+
+
+class DomainError(ValueError):
+    """``α(x) = <exp(Ax) + Ax, 1> ≤ 0``: the point lies outside the paper's domain.
+
+    The paper (Definition 1.4 and the assumption ``α(x) ≥ β > 0`` of Lemma 7.1 and Theorem 9.1)
+    only defines the normalised output where ``α(x) > 0``. ``alpha`` holds ``α(x)`` (possibly
+    ``-inf``/``inf`` only when it is not representable).
+    """
+
+    def __init__(self, alpha: float, message: str | None = None) -> None:
+        self.alpha = alpha
+        super().__init__(
+            message
+            or f"x is outside the domain: alpha(x) = <exp(Ax) + Ax, 1> = {alpha:.6g} <= 0; "
+            "the normalised output f(x) = u(x) / alpha(x) needs alpha(x) > 0"
+        )
+
+
+class _State:
+    """Scaled quantities at one point ``x``; see the module docstring for the scaling."""
+
+    __slots__ = ("_B_diag", "_p_hat", "alpha_scaled", "c", "cf", "e_hat", "f", "m", "r", "v_hat",
+                 "x", "z")
+
+    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray) -> None:
+        self.x = x
+        self.z = z
+        m = max(0.0, float(z.max()))
+        self.m = m
+        e = np.exp(z - m)  # ≤ 1: no overflow; underflow to 0 is harmless
+        s = math.exp(-m)
+        u = e + z * s
+        alpha_scaled = float(u.sum())
+        # The sign of a sum is only meaningful above its rounding error.
+        noise = 4.0 * z.size * np.finfo(float).eps * float(np.abs(u).sum())
+        if not alpha_scaled > noise:
+            raise DomainError(_unscale(alpha_scaled, m))
+        self.alpha_scaled = alpha_scaled
+        self.f = u / alpha_scaled
+        self.c = self.f - b
+        self.cf = float(self.c @ self.f)
+        self.r = self.c - self.cf
+        self.v_hat = (e + s) / alpha_scaled  # = v / α
+        self.e_hat = e / alpha_scaled  # = exp(Ax) / α
+        self._B_diag: np.ndarray | None = None
+        self._p_hat: np.ndarray | None = None
+
+    @property
+    def B_diag(self) -> np.ndarray:
+        if self._B_diag is None:
+            self._B_diag = self.v_hat * self.v_hat + self.e_hat * self.r
+        return self._B_diag
+
+    @property
+    def p_hat(self) -> np.ndarray:
+        """``p / α`` with ``p = v ∘ (2f − b − <c, f>)`` (MATH.md §3, Lemma 5.4)."""
+        if self._p_hat is None:
+            self._p_hat = self.v_hat * (self.f + self.r)
+        return self._p_hat
+
+
+def _unscale(value: float, m: float) -> float:
+    """Return ``value · e^m`` as a float (±inf when it overflows), without warnings."""
+    if value == 0.0:
+        return 0.0
+    log_mag = math.log(abs(value)) + m
+    mag = math.exp(log_mag) if log_mag < 709.0 else math.inf
+    return math.copysign(mag, value)
+
+
+class Problem:
+    """Soft-residual regression: ``L(x) = ½‖α(x)⁻¹ u(x) − b‖² + ½‖W A x‖²``.
+
+    Definition 1.4 of the paper (Song, Wang, Yin 2023) with the basic functions of Definition 3.1
+    and the regulariser ``L_reg`` used by Lemma 7.1 and Theorem 9.1.
+
+    Parameters
+    ----------
+    A : (n, d) array_like or scipy.sparse matrix
+        Data matrix; stored as a float64 ndarray or ``scipy.sparse.csr_array``.
+    b : (n,) array_like
+        Target vector.
+    w : (n,) array_like, float, or None
+        Regulariser weights ``W = diag(w)``; a scalar is broadcast, ``None`` means ``w = 0``
+        (the unregularised loss ``L_exp``).
+
+    Raises
+    ------
+    TypeError
+        Non-numeric ``A``, ``b`` or ``w``.
+    ValueError
+        Wrong shapes, ``n < 1`` or ``d < 1``, or non-finite entries.
+
+    Notes
+    -----
+    Evaluating several quantities at the same ``x`` computes ``Ax`` and ``exp(Ax)`` once: the last
+    point's state is cached, as scipy's ``MemoizeJac`` does.
+    """
+
+    def __init__(self, A: Any, b: Any, w: Any = None) -> None:
+        self.A = as_matrix(A, "A")
+        self.n, self.d = self.A.shape
+        self.is_sparse = sp.issparse(self.A)
+        self.b = as_vector(b, self.n, "b")
+        if w is None:
+            self.w = np.zeros(self.n)
+        elif np.ndim(w) == 0:
+            self.w = np.full(self.n, check_finite_scalar(w, "w"))
+        else:
+            self.w = as_vector(w, self.n, "w")
+        self.w2 = self.w * self.w
+        if self.is_sparse:
+            self._rows = np.repeat(np.arange(self.n), np.diff(self.A.indptr))
+        self._state: _State | None = None
+
+    def __repr__(self) -> str:
+        kind = f"sparse, nnz={self.A.nnz}" if self.is_sparse else "dense"
+        return f"Problem(n={self.n}, d={self.d}, {kind})"
+
+    # ------------------------------------------------------------------ plumbing
+    def _x(self, x: Any) -> np.ndarray:
+        return as_vector(x, self.d, "x")
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        """``A @ x`` (kept separate so tests can count passes over ``A``)."""
+        return np.asarray(self.A @ x)
+
+    def _rmatvec(self, y: np.ndarray) -> np.ndarray:
+        """``A.T @ y`` for a vector or an ``(n, k)`` block."""
+        return np.asarray(self.A.T @ y)
+
+    def _Ax(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = self._x(x)
+        st = self._state
+        if st is not None and np.array_equal(st.x, x):
+            return st.x, st.z
+        z = self._matvec(x)
+        if not np.all(np.isfinite(z)):
+            raise ValueError("x is too large: A @ x is not finite in float64")
+        return x, z
+
+    def _at(self, x: Any) -> _State:
+        st = self._state
+        if st is not None and st.x.shape == np.shape(x) and np.array_equal(st.x, x):
+            return st
+        x, z = self._Ax(x)
+        st = _State(x.copy(), z, self.b)
+        self._state = st
+        return st
+
+    # ------------------------------------------------------------------ Definition 3.1
+    def u(self, x: Any) -> np.ndarray:
+        """``u(x) = exp(Ax) + Ax``, the residual unit (Definition 3.1); ``inf`` where it overflows."""
+        _, z = self._Ax(x)
+        with np.errstate(over="ignore"):
+            return np.exp(z) + z
+
+    def v(self, x: Any) -> np.ndarray:
+        """``v(x) = exp(Ax) + 1``, the elementwise derivative of ``u`` (Definition 3.1)."""
+        _, z = self._Ax(x)
+        with np.errstate(over="ignore"):
+            return np.exp(z) + 1.0
+
+    def alpha(self, x: Any) -> float:
+        """``α(x) = <u(x), 1>`` (Definition 3.1). May be ``≤ 0`` (outside the domain) or ``inf``."""
+        _, z = self._Ax(x)
+        m = max(0.0, float(z.max()))
+        return _unscale(float((np.exp(z - m) + z * math.exp(-m)).sum()), m)
+
+    def in_domain(self, x: Any) -> bool:
+        """``True`` when ``α(x) > 0`` (numerically: above the rounding error of the sum)."""
+        try:
+            self._at(x)
+        except DomainError:
+            return False
+        return True
+
+    def f(self, x: Any) -> np.ndarray:
+        """``f(x) = α(x)⁻¹ u(x)`` (Definition 3.1). Raises :class:`DomainError` if ``α(x) ≤ 0``."""
+        return self._at(x).f.copy()
+
+    def c(self, x: Any) -> np.ndarray:
+        """``c(x) = f(x) − b`` (Definition 3.1)."""
+        return self._at(x).c.copy()
+
+    # ------------------------------------------------------------------ losses
+    def loss_exp(self, x: Any) -> float:
+        """``L_exp(x) = ½‖c(x)‖²`` (Definition 1.4)."""
+        c = self._at(x).c
+        return 0.5 * float(c @ c)
+
+    def loss_reg(self, x: Any) -> float:
+        """``L_reg(x) = ½‖W A x‖²`` (the regulariser of Lemma 7.1 / Theorem 9.1)."""
+        _, z = self._Ax(x)
+        wz = self.w * z
+        return 0.5 * float(wz @ wz)
+
+    def loss(self, x: Any) -> float:
+        """``L(x) = L_exp(x) + L_reg(x)``, the objective of Theorem 9.1."""
+        st = self._at(x)
+        wz = self.w * st.z
+        return 0.5 * float(st.c @ st.c) + 0.5 * float(wz @ wz)
+
+    # ------------------------------------------------------------------ Lemma 4.1
+    def grad(self, x: Any) -> np.ndarray:
+        """Gradient ``∇L(x) = α⁻¹ Aᵀ(v ∘ r) + Aᵀ W² A x`` with ``r = c − <c, f>`` (Lemma 4.1).
+
+        One product with ``A`` (shared with the loss through the cache) and one with ``Aᵀ``:
+        ``O(nnz(A))``.
+        """
+        st = self._at(x)
+        return self._rmatvec(st.v_hat * st.r + self.w2 * st.z)
+
+    def grad_exp(self, x: Any) -> np.ndarray:
+        """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
+        st = self._at(x)
+        return self._rmatvec(st.v_hat * st.r)
+
+    def grad_alpha(self, x: Any) -> np.ndarray:
+        """``∇α(x) = Aᵀ v(x)`` (Lemma 4.1: ``∂α/∂x_i = <v, A_{*,i}>``); ``inf`` on overflow."""
+        return self._rmatvec(self.v(x))
+
+    def jac_u(self, x: Any) -> np.ndarray:
+        """Jacobian ``∂u/∂x = diag(v) A`` (Lemma 4.1: ``∂u/∂x_i = v ∘ A_{*,i}``), dense ``(n, d)``."""
+        return self.v(x)[:, None] * self._dense_A()
+
+    def jac_f(self, x: Any) -> np.ndarray:
+        """Jacobian ``∂f/∂x = α⁻¹ (diag(v) − f vᵀ) A`` (Lemma 4.1), dense ``(n, d)``.
+
+        Column ``i`` is ``α⁻¹ v ∘ A_{*,i} − α⁻¹ f <v, A_{*,i}>``. It is also ``∂c/∂x``.
+        """
+        st = self._at(x)
+        A = self._dense_A()
+        return st.v_hat[:, None] * A - np.outer(st.f, st.v_hat @ A)
+
+    def _dense_A(self) -> np.ndarray:
+        return self.A.toarray() if self.is_sparse else self.A
+
+    # ------------------------------------------------------------------ Lemma 5.4
+    def B_diag(self, x: Any) -> np.ndarray:
+        """Diagonal of ``B_diag(x) = diag(α⁻² v∘v + α⁻¹ exp(Ax)∘r)`` (Lemma 5.4), an ``n``-vector."""
+        return self._at(x).B_diag.copy()
+
+    def B_rank(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Rank-two part of Lemma 5.4 as factors ``(U, C)`` with ``B_rank(x) = U C Uᵀ``.
+
+        ``B_rank = α⁻² (‖f‖² v vᵀ − v pᵀ − p vᵀ)`` with ``p = v ∘ (2f − b − <c, f>)``, so
+        ``U = [v, p] / α`` (``n × 2``) and ``C = [[‖f‖², −1], [−1, 0]]``.
+        """
+        st = self._at(x)
+        U = np.column_stack([st.v_hat, st.p_hat])
+        C = np.array([[float(st.f @ st.f), -1.0], [-1.0, 0.0]])
+        return U, C
+
+    def B(self, x: Any) -> np.ndarray:
+        """The ``n × n`` matrix ``B(x) = B_diag(x) + B_rank(x)`` of Lemma 5.4 (small ``n`` only).
+
+        ``∇²L_exp(x) = Aᵀ B(x) A`` (Lemma 5.2). Refuses ``n > MAX_DENSE_B``: the solvers and
+        :meth:`hess` never form it.
+        """
+        if self.n > MAX_DENSE_B:
+            raise ValueError(
+                f"B(x) is an n x n matrix; n = {self.n} exceeds MAX_DENSE_B = {MAX_DENSE_B}. "
+                "Use B_diag(x) and B_rank(x) instead."
+            )
+        U, C = self.B_rank(x)
+        return np.diag(self.B_diag(x)) + U @ C @ U.T
+
+    # ------------------------------------------------------------------ Lemma 5.2
+    def hessp(self, x: Any, s: Any) -> np.ndarray:
+        """Hessian-vector product ``∇²L(x) s = Aᵀ((B_diag + W²)(As) + B_rank (As))`` in ``O(nnz(A))``.
+
+        Uses the structure of Lemma 5.4; repeated calls at the same ``x`` reuse ``B_diag(x)``.
+        """
+        st = self._at(x)
+        s = as_vector(s, self.d, "s")
+        t = self._matvec(s)
+        vt = float(st.v_hat @ t)
+        pt = float(st.p_hat @ t)
+        ff = float(st.f @ st.f)
+        y = (st.B_diag + self.w2) * t + (ff * vt - pt) * st.v_hat - vt * st.p_hat
+        return self._rmatvec(y)
+
+    def hess(self, x: Any) -> np.ndarray:
+        """Hessian ``∇²L(x) = Aᵀ(B_diag(x) + W²)A + Aᵀ B_rank(x) A`` as a ``d × d`` array (Lemma 5.2).
+
+        One weighted Gram product (a BLAS ``syrk`` for dense ``A``, a sparse product for sparse
+        ``A``) plus the exact rank-two update of Lemma 5.4: ``O(n d²)`` dense, never ``n × n``.
+        """
+        st = self._at(x)
+        G = self.gram(st.B_diag + self.w2)
+        a, q = self._rmatvec(np.column_stack([st.v_hat, st.p_hat])).T
+        ff = float(st.f @ st.f)
+        G += ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+        return G
+
+    def hess_exp(self, x: Any) -> np.ndarray:
+        """Hessian of ``L_exp`` alone, ``Aᵀ B(x) A`` (Lemma 5.2), ``d × d``."""
+        st = self._at(x)
+        G = self.gram(st.B_diag)
+        a, q = self._rmatvec(np.column_stack([st.v_hat, st.p_hat])).T
+        G += float(st.f @ st.f) * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+        return G
+
+    def gram(self, D: Any) -> np.ndarray:
+        """Weighted Gram matrix ``Aᵀ diag(D) A`` (``d × d``) for an ``n``-vector ``D`` of any sign.
+
+        Dense ``A``: symmetric rank-k updates (BLAS ``syrk``) over the rows with ``D > 0`` and
+        ``D < 0``, half the flops of a general product. Sparse ``A``: one sparse product.
+        """
+        D = as_vector(D, self.n, "D")
+        if self.is_sparse:
+            A = self.A
+            DA = sp.csr_array((A.data * D[self._rows], A.indices, A.indptr), shape=A.shape)
+            return np.asarray((A.T @ DA).toarray())
+        G = np.zeros((self.d, self.d))
+        pos, neg = D > 0, D < 0
+        for mask, sign in ((pos, 1.0), (neg, -1.0)):
+            if not mask.any():
+                continue
+            if mask.all():
+                rows = self.A * np.sqrt(sign * D)[:, None]
+            else:
+                rows = self.A[mask] * np.sqrt(sign * D[mask])[:, None]
+            # rows.T is Fortran-ordered (d × k): syrk computes rows.T @ rows without a copy.
+            G += dsyrk(sign, rows.T, trans=0)
+        upper = np.triu(G)
+        return upper + np.triu(upper, 1).T
