@@ -139,7 +139,10 @@ class Problem:
             self.w = np.full(self.n, check_finite_scalar(w, "w"))
         else:
             self.w = as_vector(w, self.n, "w")
-        self.w2 = self.w * self.w
+        with np.errstate(over="ignore"):
+            self.w2 = self.w * self.w
+        if not np.all(np.isfinite(self.w2)):
+            raise ValueError("w is too large: w**2 overflows float64")
         if self.is_sparse:
             self._rows = np.repeat(np.arange(self.n), np.diff(self.A.indptr))
         self._state: _State | None = None
@@ -152,23 +155,28 @@ class Problem:
     def _x(self, x: Any) -> np.ndarray:
         return as_vector(x, self.d, "x")
 
-    def _matvec(self, x: np.ndarray) -> np.ndarray:
+    def _matvec(self, x: np.ndarray, name: str = "x") -> np.ndarray:
         """``A @ x`` (kept separate so tests can count passes over ``A``)."""
-        return np.asarray(self.A @ x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(self.A @ x)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{name} is too large: A @ {name} is not finite in float64")
+        return out
 
     def _rmatvec(self, y: np.ndarray) -> np.ndarray:
         """``A.T @ y`` for a vector or an ``(n, k)`` block."""
-        return np.asarray(self.A.T @ y)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(self.A.T @ y)
+        if not np.all(np.isfinite(out)):
+            raise ValueError("the result overflows float64 (A.T @ y is not finite)")
+        return out
 
     def _Ax(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         x = self._x(x)
         st = self._state
         if st is not None and np.array_equal(st.x, x):
             return st.x, st.z
-        z = self._matvec(x)
-        if not np.all(np.isfinite(z)):
-            raise ValueError("x is too large: A @ x is not finite in float64")
-        return x, z
+        return x, self._matvec(x)
 
     def _at(self, x: Any) -> _State:
         st = self._state
@@ -305,7 +313,7 @@ class Problem:
         """
         st = self._at(x)
         s = as_vector(s, self.d, "s")
-        t = self._matvec(s)
+        t = self._matvec(s, "s")
         vt = float(st.v_hat @ t)
         pt = float(st.p_hat @ t)
         ff = float(st.f @ st.f)

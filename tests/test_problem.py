@@ -1,0 +1,265 @@
+"""softres.Problem against independent derivatives (complex step, hyper-dual numbers, mpmath)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import softres
+from softres import DomainError, Problem
+from tests.reference import (
+    complex_step_jacobian,
+    hyperdual_hessian,
+    mp_derivatives,
+    naive_loss,
+    naive_parts,
+)
+
+RTOL = 1e-8
+
+
+def close(ours, ref, rtol=RTOL, floor=1e-6):
+    """Relative error in the max norm; ``floor`` is the scale used when the reference is ~0.
+
+    An exactly-zero true value (e.g. every derivative of f when n = 1, where f ≡ 1) is only known
+    to the rounding error of the terms that cancel, so the tests pass the size of those terms.
+    """
+    ours, ref = np.asarray(ours), np.asarray(ref)
+    assert ours.shape == ref.shape
+    scale = max(float(np.abs(ref).max(initial=0.0)), floor)
+    err = float(np.abs(ours - ref).max(initial=0.0)) / scale
+    assert err <= rtol, f"relative error {err:.3e} > {rtol:.0e}"
+
+
+def make(n, d, seed, *, x_scale=1.0, w_kind="vector", sparse=False):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d))
+    if sparse:
+        A[rng.random((n, d)) < 0.5] = 0.0
+    b = rng.random(n) / n
+    w = {"none": None, "scalar": 0.7, "vector": rng.random(n)}[w_kind]
+    x = x_scale * rng.standard_normal(d) / np.sqrt(d)
+    return A, b, w, x
+
+
+problems = st.fixed_dictionaries({
+    "n": st.integers(1, 9),
+    "d": st.integers(1, 4),
+    "seed": st.integers(0, 2**32 - 1),
+    "x_scale": st.sampled_from([0.1, 0.5, 1.0, 2.0]),
+    "w_kind": st.sampled_from(["none", "scalar", "vector"]),
+})
+
+
+def build(spec, sparse=False):
+    A, b, w, x = make(**spec, sparse=sparse)
+    wv = np.zeros(len(b)) if w is None else np.broadcast_to(w, b.shape).astype(float)
+    P = Problem(sp.csr_array(A) if sparse else A, b, w)
+    assume(P.in_domain(x))
+    # Keep away from the pole alpha = 0, where relative accuracy is lost by any method.
+    assume(abs(P.alpha(x)) > 1e-3 * np.abs(P.u(x)).sum())
+    return P, A, b, wv, x
+
+
+def term_scale(A, x):
+    """Size of the terms that cancel in B(x) and the Hessian, from the naive definitions."""
+    z = A @ x
+    v_over_alpha = (np.exp(z) + 1).max() / abs((np.exp(z) + z).sum())
+    return 1e-6 * (1 + v_over_alpha) ** 2 * (1 + np.abs(A).max()) ** 2
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(problems, st.booleans())
+def test_grad_hess_hessp_match_independent_derivatives(spec, sparse):
+    P, A, b, w, x = build(spec, sparse)
+    fun = lambda t: naive_loss(A, b, w, t)  # noqa: E731
+    close(P.loss(x), naive_loss(A, b, w, x))
+    close(P.grad(x), complex_step_jacobian(fun, x))
+    H_ref = hyperdual_hessian(fun, x)
+    close(P.hess(x), H_ref, floor=term_scale(A, x))
+    s = np.random.default_rng(spec["seed"]).standard_normal(P.d)
+    close(P.hessp(x, s), H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum())
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(problems)
+def test_lemma_4_1_parts(spec):
+    """Lemma 4.1: ∂u/∂x, ∂α/∂x, ∂f/∂x and ∂L/∂x (exp part and regulariser) one by one."""
+    P, A, b, w, x = build(spec)
+    close(P.jac_u(x), complex_step_jacobian(lambda t: naive_parts(A, b, w, t)[0], x))
+    close(P.grad_alpha(x), complex_step_jacobian(lambda t: naive_parts(A, b, w, t)[1], x))
+    close(P.jac_f(x), complex_step_jacobian(lambda t: naive_parts(A, b, w, t)[2], x))
+    zero = np.zeros_like(w)
+    close(P.grad_exp(x), complex_step_jacobian(lambda t: naive_loss(A, b, zero, t), x))
+    close(P.loss_exp(x) + P.loss_reg(x), P.loss(x), rtol=1e-14)
+    close(P.c(x), P.f(x) - b, rtol=0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(problems)
+def test_lemma_5_4_structure(spec):
+    """B(x) is the Hessian of ½‖f(z) − b‖² in z; B_diag + B_rank reproduces it; rank ≤ 2."""
+    P, A, b, w, x = build(spec)
+    n = P.n
+    z = A @ x
+    in_z = lambda t: naive_loss(np.eye(n), b, np.zeros(n), t)  # noqa: E731
+    B_ref = hyperdual_hessian(in_z, z)
+    B = P.B(x)
+    close(B, B_ref, floor=term_scale(np.eye(n), z))
+    U, C = P.B_rank(x)
+    B_rank = U @ C @ U.T
+    assert np.abs(np.diag(P.B_diag(x)) + B_rank - B).max() <= 1e-12 * max(np.abs(B).max(), 1.0)
+    assert np.linalg.matrix_rank(B_rank, tol=1e-10 * max(np.abs(B_rank).max(), 1e-300)) <= 2
+    # The Gauss-Newton part JᵀJ (J = ∂f/∂z) is PSD.
+    J = Problem(np.eye(n), b).jac_f(z)
+    assert np.linalg.eigvalsh(J.T @ J).min() >= -1e-12 * max(np.abs(J).max() ** 2, 1.0)
+    # ∇²L = Aᵀ(B + W²)A (Lemma 5.2 with the regulariser).
+    close(P.hess(x), A.T @ (B + np.diag(w**2)) @ A, floor=term_scale(A, x))
+
+
+def test_dense_and_sparse_agree():
+    rng = np.random.default_rng(7)
+    A = sp.random_array((400, 12), density=0.05, rng=rng, format="csr")
+    b, w, x = rng.random(400) / 400, rng.random(400), rng.standard_normal(12)
+    Pd, Ps = Problem(A.toarray(), b, w), Problem(A, b, w)
+    assert Ps.is_sparse and not Pd.is_sparse
+    s = rng.standard_normal(12)
+    for name in ("loss", "loss_exp", "loss_reg", "alpha"):
+        close(getattr(Ps, name)(x), getattr(Pd, name)(x), rtol=1e-13)
+    for name in ("grad", "hess", "B_diag", "f", "c", "u", "v"):
+        close(getattr(Ps, name)(x), getattr(Pd, name)(x), rtol=1e-13)
+    close(Ps.hessp(x, s), Pd.hessp(x, s), rtol=1e-13)
+    close(Ps.B_rank(x)[0], Pd.B_rank(x)[0], rtol=1e-13)
+
+
+@pytest.mark.parametrize("top", [700.0, 710.0, 1000.0, 1e4])
+def test_overflow_is_scaled_away(top):
+    """max(Ax) beyond float64's exp range: finite values equal to a 50-digit mpmath reference."""
+    rng = np.random.default_rng(int(top))
+    A = rng.standard_normal((6, 3))
+    b, w = rng.random(6) / 6, 0.3 * rng.random(6)
+    x = rng.standard_normal(3)
+    x *= top / (A @ x).max()
+    P = Problem(A, b, w)
+    loss, grad, hess = P.loss(x), P.grad(x), P.hess(x)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))
+    ref_loss, ref_grad, ref_hess = mp_derivatives(A, b, w, x)
+    close(loss, ref_loss, rtol=1e-9)
+    close(grad, ref_grad, rtol=1e-8)
+    close(hess, ref_hess, rtol=1e-8)
+    s = rng.standard_normal(3)
+    close(P.hessp(x, s), ref_hess @ s, rtol=1e-8)
+    assert P.in_domain(x)
+    assert P.alpha(x) == (np.inf if top > 709 else pytest.approx(float(np.exp(A @ x).sum() + (A @ x).sum())))
+
+
+def test_domain_error_outside_alpha_positive():
+    A = np.ones((3, 1))
+    P = Problem(A, np.zeros(3))
+    x = np.array([-5.0])  # u_i = e^-5 - 5 < 0 for every i
+    alpha = P.alpha(x)
+    assert alpha == pytest.approx(3 * (np.exp(-5.0) - 5.0))
+    assert not P.in_domain(x)
+    for call in (P.f, P.c, P.loss, P.loss_exp, P.grad, P.hess, P.B_diag, P.B_rank, P.jac_f):
+        with pytest.raises(DomainError, match=r"alpha\(x\) = .*-14\.9"):
+            call(x)
+    with pytest.raises(DomainError) as info:
+        P.hessp(x, np.ones(1))
+    assert info.value.alpha == pytest.approx(alpha)
+    assert isinstance(info.value, ValueError)
+    # The point -Ω, where u = e^z + z changes sign: alpha is zero to rounding -> outside.
+    omega = 0.5671432904097838
+    assert not Problem(np.ones((1, 1)), np.zeros(1)).in_domain(np.array([-omega]))
+    assert Problem(np.ones((1, 1)), np.zeros(1)).in_domain(np.array([-omega + 1e-6]))
+
+
+@pytest.mark.parametrize(
+    ("args", "exc", "pattern"),
+    [
+        ((np.ones(3), np.ones(3)), ValueError, "A must be a 2-D"),
+        ((np.ones((0, 2)), np.ones(0)), ValueError, "n >= 1 rows"),
+        ((np.ones((2, 0)), np.ones(2)), ValueError, "d >= 1 columns"),
+        ((np.ones((2, 2)), np.ones(3)), ValueError, "b must be a 1-D array of length 2"),
+        ((np.ones((2, 2)), np.ones(2), np.ones(3)), ValueError, "w must be a 1-D array of length 2"),
+        ((np.array([[1.0, np.nan]]), np.ones(1)), ValueError, "A must contain only finite"),
+        ((np.ones((1, 1)), np.array([np.inf])), ValueError, "b must contain only finite"),
+        ((np.ones((1, 1)), np.ones(1), np.inf), ValueError, "w must be finite"),
+        ((np.ones((1, 1)), np.ones(1), "big"), TypeError, "w must be a real number"),
+        ((np.array([["a"]]), np.ones(1)), TypeError, "A must hold real numbers"),
+        ((np.ones((1, 1), dtype=complex), np.ones(1)), TypeError, "A must hold real numbers"),
+        ((np.ones((1, 1)), np.array([True])), TypeError, "b must hold real numbers"),
+        ((sp.csr_array(np.array([[np.inf]])), np.ones(1)), ValueError, "A must contain only finite"),
+        (([[1.0, 2.0], [3.0]], np.ones(2)), TypeError, "A must be array-like"),
+    ],
+)
+def test_bad_inputs_raise_named_errors(args, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        Problem(*args)
+
+
+def test_bad_points_raise_named_errors():
+    P = Problem(np.ones((2, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="x must be a 1-D array of length 2"):
+        P.loss(np.ones(3))
+    with pytest.raises(ValueError, match="x must contain only finite"):
+        P.grad(np.array([np.nan, 0.0]))
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        P.hess(np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="s must be a 1-D array of length 2"):
+        P.hessp(np.zeros(2), np.ones(1))
+    with pytest.raises(ValueError, match="A @ x is not finite"):
+        Problem(np.full((1, 2), 1e300), np.ones(1)).loss(np.array([1e300, 1e300]))
+    with pytest.raises(ValueError, match="MAX_DENSE_B"):
+        Problem(np.ones((softres.problem.MAX_DENSE_B + 1, 1)), np.zeros(softres.problem.MAX_DENSE_B + 1)).B(np.zeros(1))
+
+
+def test_unregularised_hessian_indefinite_regularised_psd():
+    """Documented point: the Hessian of L_exp has a negative eigenvalue; w = 3 makes ∇²L PD.
+
+    Eigenvalues come from the independent hyper-dual Hessian, not from softres.
+    """
+    A, b, _, x = make(10, 4, seed=2024, x_scale=1.0, w_kind="none")
+    zero = np.zeros(10)
+    lam_exp = np.linalg.eigvalsh(hyperdual_hessian(lambda t: naive_loss(A, b, zero, t), x))
+    assert lam_exp.min() < -1e-3 * abs(lam_exp).max(), lam_exp
+    w = np.full(10, 3.0)
+    lam = np.linalg.eigvalsh(hyperdual_hessian(lambda t: naive_loss(A, b, w, t), x))
+    assert lam.min() > 0, lam
+    # softres agrees on both signs.
+    assert np.linalg.eigvalsh(Problem(A, b).hess(x)).min() < 0
+    assert np.linalg.eigvalsh(Problem(A, b, 3.0).hess(x)).min() > 0
+
+
+def test_state_is_cached_per_point(monkeypatch):
+    P = softres.random_problem(50, 4, seed=3)
+    calls = []
+    original = P._matvec
+    monkeypatch.setattr(P, "_matvec", lambda v: calls.append(1) or original(v))
+    x = P.x_true.copy()
+    P.loss(x)
+    P.grad(x)
+    P.hess(x)
+    P.f(x)
+    assert len(calls) == 1
+    y = x.copy()
+    y[0] += 1e-3
+    P.loss(y)
+    assert len(calls) == 2
+    # Mutating the caller's array after a call must not return stale values.
+    x_before = P.loss(x)
+    x[0] += 1e-3
+    assert P.loss(x) != x_before
+
+
+def test_gram_mixed_signs_matches_dense_product():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((300, 7))
+    D = rng.standard_normal(300)
+    D[:20] = 0.0
+    P = Problem(A, np.zeros(300))
+    close(P.gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
+    close(Problem(sp.csr_array(A), np.zeros(300)).gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
+    close(P.gram(np.abs(D)), A.T @ (np.abs(D)[:, None] * A), rtol=1e-12)
