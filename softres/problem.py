@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import dsyrk
 
 from softres._validate import as_matrix, as_vector, check_finite_scalar
 
@@ -48,9 +47,13 @@ class DomainError(ValueError):
 
 
 class _State:
-    """Scaled quantities at one point ``x``; see the module docstring for the scaling."""
+    """Scaled quantities at one point ``x``; see the module docstring for the scaling.
 
-    __slots__ = ("_B_diag", "_p_hat", "alpha_scaled", "c", "cf", "e_hat", "f", "m", "r", "v_hat",
+    Written with in-place operations: for a sparse ``A`` with a few nonzeros per row, these
+    ``O(n)`` passes cost as much as the products with ``A`` themselves.
+    """
+
+    __slots__ = ("_B_diag", "_D", "_p_hat", "alpha_scaled", "c", "cf", "e", "f", "m", "r", "v_hat",
                  "x", "z")
 
     def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray) -> None:
@@ -58,35 +61,55 @@ class _State:
         self.z = z
         m = max(0.0, float(z.max()))
         self.m = m
-        e = np.exp(z - m)  # ≤ 1: no overflow; underflow to 0 is harmless
+        e = np.subtract(z, m)
+        np.exp(e, out=e)  # ≤ 1: no overflow; underflow to 0 is harmless
         s = math.exp(-m)
-        u = e + z * s
+        u = np.multiply(z, s)
+        u += e
         alpha_scaled = float(u.sum())
-        # The sign of a sum is only meaningful above its rounding error.
-        noise = 4.0 * z.size * np.finfo(float).eps * float(np.abs(u).sum())
-        if not alpha_scaled > noise:
+        # The sign of a sum is only meaningful above its rounding error; Σ|u| ≤ n (1 + s max|z|)
+        # bounds that error cheaply, and the exact Σ|u| is only needed close to the threshold.
+        tol = 4.0 * z.size * np.finfo(float).eps
+        bound = z.size * (1.0 + s * max(abs(float(z.min())), m))
+        if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
             raise DomainError(_unscale(alpha_scaled, m))
         self.alpha_scaled = alpha_scaled
-        self.f = u / alpha_scaled
-        self.c = self.f - b
-        self.cf = float(self.c @ self.f)
+        u *= 1.0 / alpha_scaled
+        self.f = u
+        self.c = u - b
+        self.cf = float(self.c @ u)
         self.r = self.c - self.cf
-        self.v_hat = (e + s) / alpha_scaled  # = v / α
-        self.e_hat = e / alpha_scaled  # = exp(Ax) / α
+        self.e = e
+        v_hat = np.add(e, s)
+        v_hat *= 1.0 / alpha_scaled
+        self.v_hat = v_hat  # = v / α
         self._B_diag: np.ndarray | None = None
+        self._D: np.ndarray | None = None
         self._p_hat: np.ndarray | None = None
 
     @property
     def B_diag(self) -> np.ndarray:
+        """``α⁻² v∘v + α⁻¹ exp(Ax)∘r`` (Lemma 5.4); ``exp(Ax)/α = e / α̃``."""
         if self._B_diag is None:
-            self._B_diag = self.v_hat * self.v_hat + self.e_hat * self.r
+            bd = self.e * self.r
+            bd *= 1.0 / self.alpha_scaled
+            bd += self.v_hat * self.v_hat
+            self._B_diag = bd
         return self._B_diag
+
+    def D(self, w2: np.ndarray) -> np.ndarray:
+        """``B_diag + W²``, the diagonal of the regularised Hessian's middle factor (cached)."""
+        if self._D is None:
+            self._D = self.B_diag + w2
+        return self._D
 
     @property
     def p_hat(self) -> np.ndarray:
         """``p / α`` with ``p = v ∘ (2f − b − <c, f>)`` (MATH.md §3, Lemma 5.4)."""
         if self._p_hat is None:
-            self._p_hat = self.v_hat * (self.f + self.r)
+            p = self.f + self.r
+            p *= self.v_hat
+            self._p_hat = p
         return self._p_hat
 
 
@@ -143,6 +166,7 @@ class Problem:
             self.w2 = self.w * self.w
         if not np.all(np.isfinite(self.w2)):
             raise ValueError("w is too large: w**2 overflows float64")
+        self._regularised = bool(np.any(self.w2))
         if self.is_sparse:
             self._rows = np.repeat(np.arange(self.n), np.diff(self.A.indptr))
         self._state: _State | None = None
@@ -248,7 +272,10 @@ class Problem:
         ``O(nnz(A))``.
         """
         st = self._at(x)
-        return self._rmatvec(st.v_hat * st.r + self.w2 * st.z)
+        y = st.v_hat * st.r
+        if self._regularised:
+            y += self.w2 * st.z
+        return self._rmatvec(y)
 
     def grad_exp(self, x: Any) -> np.ndarray:
         """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
@@ -317,7 +344,9 @@ class Problem:
         vt = float(st.v_hat @ t)
         pt = float(st.p_hat @ t)
         ff = float(st.f @ st.f)
-        y = (st.B_diag + self.w2) * t + (ff * vt - pt) * st.v_hat - vt * st.p_hat
+        y = st.D(self.w2) * t
+        y += (ff * vt - pt) * st.v_hat
+        y -= vt * st.p_hat
         return self._rmatvec(y)
 
     def hess(self, x: Any) -> np.ndarray:
@@ -327,7 +356,7 @@ class Problem:
         ``A``) plus the exact rank-two update of Lemma 5.4: ``O(n d²)`` dense, never ``n × n``.
         """
         st = self._at(x)
-        G = self.gram(st.B_diag + self.w2)
+        G = self.gram(st.D(self.w2))
         a, q = self._rmatvec(np.column_stack([st.v_hat, st.p_hat])).T
         ff = float(st.f @ st.f)
         G += ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
@@ -344,8 +373,8 @@ class Problem:
     def gram(self, D: Any) -> np.ndarray:
         """Weighted Gram matrix ``Aᵀ diag(D) A`` (``d × d``) for an ``n``-vector ``D`` of any sign.
 
-        Dense ``A``: symmetric rank-k updates (BLAS ``syrk``) over the rows with ``D > 0`` and
-        ``D < 0``, half the flops of a general product. Sparse ``A``: one sparse product.
+        Dense ``A``: symmetric rank-k updates (``R.T @ R``, which numpy hands to BLAS ``syrk``) over
+        the rows with ``D > 0`` and ``D < 0``, half the flops of a general product. Sparse ``A``: one sparse product.
         """
         D = as_vector(D, self.n, "D")
         if self.is_sparse:
@@ -353,15 +382,16 @@ class Problem:
             DA = sp.csr_array((A.data * D[self._rows], A.indices, A.indptr), shape=A.shape)
             return np.asarray((A.T @ DA).toarray())
         G = np.zeros((self.d, self.d))
-        pos, neg = D > 0, D < 0
-        for mask, sign in ((pos, 1.0), (neg, -1.0)):
+        for mask, sign in ((D > 0, 1.0), (D < 0, -1.0)):
             if not mask.any():
                 continue
             if mask.all():
                 rows = self.A * np.sqrt(sign * D)[:, None]
             else:
                 rows = self.A[mask] * np.sqrt(sign * D[mask])[:, None]
-            # rows.T is Fortran-ordered (d × k): syrk computes rows.T @ rows without a copy.
-            G += dsyrk(sign, rows.T, trans=0)
-        upper = np.triu(G)
-        return upper + np.triu(upper, 1).T
+            # numpy recognises ``R.T @ R`` and calls BLAS syrk (half the flops of a general product).
+            if sign > 0:
+                G += rows.T @ rows
+            else:
+                G -= rows.T @ rows
+        return G
