@@ -66,7 +66,8 @@ class _State:
         s = math.exp(-m)
         u = np.multiply(z, s)
         u += e
-        alpha_scaled = float(u.sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
         # The sign of a sum is only meaningful above its rounding error; Σ|u| ≤ n (1 + s max|z|)
         # bounds that error cheaply, and the exact Σ|u| is only needed close to the threshold.
         tol = 4.0 * z.size * np.finfo(float).eps
@@ -255,14 +256,22 @@ class Problem:
     def loss_reg(self, x: Any) -> float:
         """``L_reg(x) = ½‖W A x‖²`` (the regulariser of Lemma 7.1 / Theorem 9.1)."""
         _, z = self._Ax(x)
-        wz = self.w * z
-        return 0.5 * float(wz @ wz)
+        return self._reg(z)
 
     def loss(self, x: Any) -> float:
         """``L(x) = L_exp(x) + L_reg(x)``, the objective of Theorem 9.1."""
         st = self._at(x)
-        wz = self.w * st.z
-        return 0.5 * float(st.c @ st.c) + 0.5 * float(wz @ wz)
+        return 0.5 * float(st.c @ st.c) + self._reg(st.z)
+
+    def _reg(self, z: np.ndarray) -> float:
+        if not self._regularised:
+            return 0.0
+        with np.errstate(over="ignore"):
+            wz = self.w * z
+            val = 0.5 * float(wz @ wz)
+        if not math.isfinite(val):
+            raise ValueError("x is too large: the regulariser ½‖W A x‖² overflows float64")
+        return val
 
     # ------------------------------------------------------------------ Lemma 4.1
     def grad(self, x: Any) -> np.ndarray:
@@ -274,7 +283,8 @@ class Problem:
         st = self._at(x)
         y = st.v_hat * st.r
         if self._regularised:
-            y += self.w2 * st.z
+            with np.errstate(over="ignore", invalid="ignore"):
+                y += self.w2 * st.z
         return self._rmatvec(y)
 
     def grad_exp(self, x: Any) -> np.ndarray:
@@ -341,12 +351,13 @@ class Problem:
         st = self._at(x)
         s = as_vector(s, self.d, "s")
         t = self._matvec(s, "s")
-        vt = float(st.v_hat @ t)
-        pt = float(st.p_hat @ t)
-        ff = float(st.f @ st.f)
-        y = st.D(self.w2) * t
-        y += (ff * vt - pt) * st.v_hat
-        y -= vt * st.p_hat
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in _rmatvec's check
+            vt = float(st.v_hat @ t)
+            pt = float(st.p_hat @ t)
+            ff = float(st.f @ st.f)
+            y = st.D(self.w2) * t
+            y += (ff * vt - pt) * st.v_hat
+            y -= vt * st.p_hat
         return self._rmatvec(y)
 
     def hess(self, x: Any) -> np.ndarray:
@@ -356,18 +367,21 @@ class Problem:
         ``A``) plus the exact rank-two update of Lemma 5.4: ``O(n d²)`` dense, never ``n × n``.
         """
         st = self._at(x)
-        G = self.gram(st.D(self.w2))
-        a, q = self._rmatvec(np.column_stack([st.v_hat, st.p_hat])).T
-        ff = float(st.f @ st.f)
-        G += ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
-        return G
+        return self._hessian(st, st.D(self.w2))
 
     def hess_exp(self, x: Any) -> np.ndarray:
         """Hessian of ``L_exp`` alone, ``Aᵀ B(x) A`` (Lemma 5.2), ``d × d``."""
         st = self._at(x)
-        G = self.gram(st.B_diag)
+        return self._hessian(st, st.B_diag)
+
+    def _hessian(self, st: _State, D: np.ndarray) -> np.ndarray:
+        """``Aᵀ diag(D) A + Aᵀ B_rank A`` with the rank-two part from ``a = Aᵀv/α``, ``q = Aᵀp/α``."""
         a, q = self._rmatvec(np.column_stack([st.v_hat, st.p_hat])).T
-        G += float(st.f @ st.f) * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+        with np.errstate(over="ignore", invalid="ignore"):
+            G = self.gram(D)
+            G += float(st.f @ st.f) * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+        if not np.all(np.isfinite(G)):
+            raise ValueError("the Hessian overflows float64 at this x (entries of A or w too large)")
         return G
 
     def gram(self, D: Any) -> np.ndarray:

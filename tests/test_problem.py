@@ -263,3 +263,26 @@ def test_gram_mixed_signs_matches_dense_product():
     close(P.gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
     close(Problem(sp.csr_array(A), np.zeros(300)).gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
     close(P.gram(np.abs(D)), A.T @ (np.abs(D)[:, None] * A), rtol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6), st.integers(1, 3), st.integers(0, 2**32 - 1),
+    st.sampled_from([1e-300, 1e-8, 1.0, 30.0, 1e3, 1e5, 1e150, 1e300]),
+    st.sampled_from([1e-200, 1.0, 1e100, 1e200]),
+)
+def test_no_warning_and_no_nan_on_any_accepted_input(n, d, seed, x_scale, a_scale):
+    """Extreme but finite inputs: every call returns finite numbers or raises a ValueError.
+
+    pytest runs with warnings as errors, so a numpy RuntimeWarning fails this test too.
+    """
+    rng = np.random.default_rng(seed)
+    P = Problem(a_scale * rng.standard_normal((n, d)), rng.random(n), rng.random(n))
+    x = x_scale * rng.standard_normal(d)
+    for call in (P.loss, P.grad, P.hess, P.f, P.B_diag, lambda t: P.hessp(t, np.ones(d)),
+                 P.alpha, P.u, P.v, P.in_domain):
+        try:
+            out = call(x)
+        except ValueError:  # DomainError, or a named overflow of A @ x
+            continue
+        assert not np.any(np.isnan(out))
