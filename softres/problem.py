@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import dgemv
 
 from softres._validate import as_matrix, as_vector, check_finite_scalar
 
@@ -46,25 +47,40 @@ class DomainError(ValueError):
         )
 
 
+class _Buffers:
+    """``n``-sized work arrays owned by one :class:`Problem` and reused from point to point.
+
+    Fresh multi-megabyte arrays cost page faults on first touch; for a sparse ``A`` with a few
+    nonzeros per row those ``O(n)`` costs rival the products with ``A``. The arrays of a state are
+    internal (every public accessor returns a copy), so the next point may overwrite them.
+    """
+
+    __slots__ = ("B_diag", "D", "U", "c", "e", "f", "r", "tmp", "v_hat", "y")
+
+    def __init__(self, n: int) -> None:
+        for name in ("B_diag", "D", "c", "e", "f", "r", "tmp", "v_hat", "y"):
+            setattr(self, name, np.empty(n))
+        self.U = np.empty((2, n)).T  # (n, 2), Fortran order: columns are contiguous
+
+
 class _State:
     """Scaled quantities at one point ``x``; see the module docstring for the scaling.
 
-    Written with in-place operations: for a sparse ``A`` with a few nonzeros per row, these
-    ``O(n)`` passes cost as much as the products with ``A`` themselves.
+    Every ``n``-vector lives in the problem's :class:`_Buffers` and is written in place.
     """
 
-    __slots__ = ("_B_diag", "_D", "_p_hat", "alpha_scaled", "c", "cf", "e", "f", "m", "r", "v_hat",
-                 "x", "z")
+    __slots__ = ("_has_B_diag", "_has_D", "_has_U", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
 
-    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray) -> None:
+    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray, buf: _Buffers) -> None:
         self.x = x
         self.z = z
+        self.buf = buf
         m = max(0.0, float(z.max()))
         self.m = m
-        e = np.subtract(z, m)
+        e = np.subtract(z, m, out=buf.e)
         np.exp(e, out=e)  # ≤ 1: no overflow; underflow to 0 is harmless
         s = math.exp(-m)
-        u = np.multiply(z, s)
+        u = np.multiply(z, s, out=buf.f)
         u += e
         with np.errstate(over="ignore", invalid="ignore"):
             alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
@@ -75,43 +91,49 @@ class _State:
         if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
             raise DomainError(_unscale(alpha_scaled, m))
         self.alpha_scaled = alpha_scaled
-        u *= 1.0 / alpha_scaled
-        self.f = u
-        self.c = u - b
-        self.cf = float(self.c @ u)
-        self.r = self.c - self.cf
-        self.e = e
-        v_hat = np.add(e, s)
-        v_hat *= 1.0 / alpha_scaled
-        self.v_hat = v_hat  # = v / α
-        self._B_diag: np.ndarray | None = None
-        self._D: np.ndarray | None = None
-        self._p_hat: np.ndarray | None = None
+        u *= 1.0 / alpha_scaled  # u is now f
+        c = np.subtract(u, b, out=buf.c)
+        self.cf = float(c @ u)
+        self.ff = float(u @ u)
+        np.subtract(c, self.cf, out=buf.r)
+        v_hat = np.add(e, s, out=buf.v_hat)
+        v_hat *= 1.0 / alpha_scaled  # = v / α
+        self._has_B_diag = self._has_D = self._has_U = False
+
+    f = property(lambda self: self.buf.f, doc="``f = u / α``")
+    c = property(lambda self: self.buf.c, doc="``c = f − b``")
+    r = property(lambda self: self.buf.r, doc="``r = c − <c, f>``")
+    v_hat = property(lambda self: self.buf.v_hat, doc="``v / α``")
 
     @property
     def B_diag(self) -> np.ndarray:
         """``α⁻² v∘v + α⁻¹ exp(Ax)∘r`` (Lemma 5.4); ``exp(Ax)/α = e / α̃``."""
-        if self._B_diag is None:
-            bd = self.e * self.r
+        bd = self.buf.B_diag
+        if not self._has_B_diag:
+            np.multiply(self.buf.e, self.buf.r, out=bd)
             bd *= 1.0 / self.alpha_scaled
-            bd += self.v_hat * self.v_hat
-            self._B_diag = bd
-        return self._B_diag
+            np.multiply(self.v_hat, self.v_hat, out=self.buf.tmp)
+            bd += self.buf.tmp
+            self._has_B_diag = True
+        return bd
 
     def D(self, w2: np.ndarray) -> np.ndarray:
         """``B_diag + W²``, the diagonal of the regularised Hessian's middle factor (cached)."""
-        if self._D is None:
-            self._D = self.B_diag + w2
-        return self._D
+        if not self._has_D:
+            np.add(self.B_diag, w2, out=self.buf.D)
+            self._has_D = True
+        return self.buf.D
 
     @property
-    def p_hat(self) -> np.ndarray:
-        """``p / α`` with ``p = v ∘ (2f − b − <c, f>)`` (MATH.md §3, Lemma 5.4)."""
-        if self._p_hat is None:
-            p = self.f + self.r
-            p *= self.v_hat
-            self._p_hat = p
-        return self._p_hat
+    def U(self) -> np.ndarray:
+        """``(n, 2)`` Fortran-ordered ``[v/α, p/α]`` with ``p = v ∘ (2f − b − <c, f>)`` (Lemma 5.4)."""
+        U = self.buf.U
+        if not self._has_U:
+            U[:, 0] = self.v_hat
+            np.add(self.f, self.r, out=U[:, 1])
+            U[:, 1] *= self.v_hat
+            self._has_U = True
+        return U
 
 
 def _unscale(value: float, m: float) -> float:
@@ -171,6 +193,7 @@ class Problem:
         if self.is_sparse:
             self._rows = np.repeat(np.arange(self.n), np.diff(self.A.indptr))
         self._state: _State | None = None
+        self._buffers: _Buffers | None = None
 
     def __repr__(self) -> str:
         kind = f"sparse, nnz={self.A.nnz}" if self.is_sparse else "dense"
@@ -208,7 +231,10 @@ class Problem:
         if st is not None and st.x.shape == np.shape(x) and np.array_equal(st.x, x):
             return st
         x, z = self._Ax(x)
-        st = _State(x.copy(), z, self.b)
+        if self._buffers is None:
+            self._buffers = _Buffers(self.n)
+        self._state = None  # the new state overwrites the shared buffers, even if it raises
+        st = _State(x.copy(), z, self.b, self._buffers)
         self._state = st
         return st
 
@@ -281,16 +307,16 @@ class Problem:
         ``O(nnz(A))``.
         """
         st = self._at(x)
-        y = st.v_hat * st.r
+        y = np.multiply(st.v_hat, st.r, out=st.buf.y)
         if self._regularised:
             with np.errstate(over="ignore", invalid="ignore"):
-                y += self.w2 * st.z
+                y += np.multiply(self.w2, st.z, out=st.buf.tmp)
         return self._rmatvec(y)
 
     def grad_exp(self, x: Any) -> np.ndarray:
         """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
         st = self._at(x)
-        return self._rmatvec(st.v_hat * st.r)
+        return self._rmatvec(np.multiply(st.v_hat, st.r, out=st.buf.y))
 
     def grad_alpha(self, x: Any) -> np.ndarray:
         """``∇α(x) = Aᵀ v(x)`` (Lemma 4.1: ``∂α/∂x_i = <v, A_{*,i}>``); ``inf`` on overflow."""
@@ -324,9 +350,7 @@ class Problem:
         ``U = [v, p] / α`` (``n × 2``) and ``C = [[‖f‖², −1], [−1, 0]]``.
         """
         st = self._at(x)
-        U = np.column_stack([st.v_hat, st.p_hat])
-        C = np.array([[float(st.f @ st.f), -1.0], [-1.0, 0.0]])
-        return U, C
+        return np.array(st.U), np.array([[st.ff, -1.0], [-1.0, 0.0]])
 
     def B(self, x: Any) -> np.ndarray:
         """The ``n × n`` matrix ``B(x) = B_diag(x) + B_rank(x)`` of Lemma 5.4 (small ``n`` only).
@@ -352,12 +376,10 @@ class Problem:
         s = as_vector(s, self.d, "s")
         t = self._matvec(s, "s")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in _rmatvec's check
-            vt = float(st.v_hat @ t)
-            pt = float(st.p_hat @ t)
-            ff = float(st.f @ st.f)
-            y = st.D(self.w2) * t
-            y += (ff * vt - pt) * st.v_hat
-            y -= vt * st.p_hat
+            vt, pt = t @ st.U
+            y = np.multiply(st.D(self.w2), t, out=st.buf.y)
+            # y += U @ [‖f‖² vt − pt, −vt], in place (BLAS gemv, no n-sized temporaries)
+            y = dgemv(1.0, st.U, np.array([st.ff * vt - pt, -vt]), beta=1.0, y=y, overwrite_y=True)
         return self._rmatvec(y)
 
     def hess(self, x: Any) -> np.ndarray:
@@ -376,10 +398,10 @@ class Problem:
 
     def _hessian(self, st: _State, D: np.ndarray) -> np.ndarray:
         """``Aᵀ diag(D) A + Aᵀ B_rank A`` with the rank-two part from ``a = Aᵀv/α``, ``q = Aᵀp/α``."""
-        a, q = self._rmatvec(np.column_stack([st.v_hat, st.p_hat])).T
+        a, q = self._rmatvec(st.U).T
         with np.errstate(over="ignore", invalid="ignore"):
             G = self.gram(D)
-            G += float(st.f @ st.f) * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+            G += st.ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
         if not np.all(np.isfinite(G)):
             raise ValueError("the Hessian overflows float64 at this x (entries of A or w too large)")
         return G
