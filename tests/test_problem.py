@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import softres
 from softres import DomainError, Problem
-from tests.reference import (
+from softres.reference import (
     complex_step_jacobian,
     hyperdual_hessian,
     mp_derivatives,

@@ -1,7 +1,7 @@
-"""Independent reference derivatives for the tests.
+"""Independent reference derivatives, for the tests and the book's checks.
 
-Nothing here uses softres' formulas: the loss is written naively from Definition 1.4 and
-differentiated by
+Nothing here uses softres' formulas (this module imports nothing from softres): the loss is
+written naively from Definition 1.4 and differentiated by
 
 * complex-step differentiation (Squire & Trapp 1998): ``f'(x) s = Im f(x + i h s) / h``, exact to
   rounding for ``h = 1e-30``;
@@ -12,7 +12,6 @@ differentiated by
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
 
@@ -116,6 +115,8 @@ def hyperdual_hessian(fun, x):
 
 def mp_loss(A, b, w, x):
     """The loss at the current mpmath precision (no overflow), as an mpmath number."""
+    import mpmath
+
     z = [mpmath.fsum(mpmath.mpf(A[k, i]) * x[i] for i in range(len(x))) for k in range(len(b))]
     u = [mpmath.exp(t) + t for t in z]
     alpha = mpmath.fsum(u)
@@ -126,6 +127,8 @@ def mp_loss(A, b, w, x):
 
 def mp_derivatives(A, b, w, x, dps=50):
     """Loss, gradient and Hessian at high precision by mpmath's numerical differentiation."""
+    import mpmath
+
     d = len(x)
     with mpmath.workdps(dps):
         xm = [mpmath.mpf(t) for t in x]

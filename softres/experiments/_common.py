@@ -1,0 +1,44 @@
+"""Small helpers shared by the experiment modules: timing and figure layout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Smallest wall time of ``repeat`` calls of ``fn`` (seconds); the minimum resists machine noise."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.4) -> tuple[Figure, list]:
+    """A figure with ``ncols`` axes side by side, in the book's size."""
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), layout="constrained", squeeze=False)
+    return fig, list(axes[0])
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of ``log y`` against ``log x``."""
+    import numpy as np
+
+    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+
+
+def markdown_table(headers: list[str], rows: list[list], fmt: str = "{:.2e}"):
+    """A Markdown table (rendered by Jupyter and by the book); floats formatted with ``fmt``."""
+    from IPython.display import Markdown
+
+    def cell(value) -> str:
+        return fmt.format(value) if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))

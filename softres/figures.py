@@ -1,0 +1,126 @@
+"""The book's figure registry (``figures.toml``): compute, draw, save and check every figure.
+
+Each table of ``figures.toml`` names one figure of the book: the chapter it belongs to, the label
+the chapter gives it, its caption, its seed, and the package functions that compute its data and
+draw it. Chapters, tests and the command line (``python -m softres figures``) all go through
+:func:`compute` and :func:`draw`, so they produce the same numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FigureSpec", "check_build", "compute", "draw", "glue_figure", "registry", "save"]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One registered figure."""
+
+    name: str
+    chapter: str
+    label: str
+    caption: str
+    seed: int
+    data: str
+    plot: str
+    deterministic: bool = True
+
+
+@cache
+def registry() -> dict[str, FigureSpec]:
+    """All registered figures, by name, in the order of ``figures.toml``."""
+    text = resources.files("softres").joinpath("figures.toml").read_text(encoding="utf-8")
+    return {name: FigureSpec(name=name, **entry) for name, entry in tomllib.loads(text).items()}
+
+
+def _spec(name: str) -> FigureSpec:
+    try:
+        return registry()[name]
+    except KeyError:
+        known = ", ".join(registry())
+        raise ValueError(f"unknown figure {name!r}; registered figures: {known}") from None
+
+
+def _resolve(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def compute(name: str) -> dict[str, Any]:
+    """The data behind figure ``name``, from its registered function and seed."""
+    spec = _spec(name)
+    return _resolve(spec.data)(np.random.default_rng(spec.seed))
+
+
+def draw(name: str, data: dict[str, Any] | None = None):
+    """``(matplotlib Figure, data)`` for figure ``name`` (data computed unless given)."""
+    spec = _spec(name)
+    if data is None:
+        data = compute(name)
+    return _resolve(spec.plot)(data), data
+
+
+def glue_figure(name: str) -> dict[str, Any]:
+    """Draw figure ``name``, glue it under its registered label for the book, return its data.
+
+    For use inside a chapter (myst-nb must be installed): the chapter then shows it with
+    ``{glue:figure}`` and the same label.
+    """
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    fig, data = draw(name)
+    glue(_spec(name).label, fig, display=False)
+    plt.close(fig)
+    return data
+
+
+def save(names: list[str], outdir: str | Path, *, progress: bool = True) -> list[Path]:
+    """Draw each figure of ``names`` into ``outdir/<chapter>/<name>.png``; return the paths."""
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
+    outdir = Path(outdir)
+    paths = []
+    for name in tqdm(names, desc="figures", disable=not progress):
+        spec = _spec(name)
+        fig, _ = draw(name)
+        path = outdir / spec.chapter / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def check_build(html_dir: str | Path) -> list[str]:
+    """Problems with a built book: registered figures whose image is missing from their chapter.
+
+    A figure counts as produced when its chapter's HTML holds an element with the figure's
+    label as ``id`` and an ``<img`` inside that figure block.
+    """
+    html_dir = Path(html_dir)
+    problems = []
+    for spec in registry().values():
+        page = html_dir / "book" / f"{spec.chapter}.html"
+        if not page.exists():
+            problems.append(f"{spec.name}: chapter page {page} was not built")
+            continue
+        text = page.read_text(encoding="utf-8")
+        start = text.find(f'id="{spec.label}"')
+        if start < 0:
+            problems.append(f"{spec.name}: no element with id {spec.label!r} in {page.name}")
+            continue
+        block = text[text.rfind("<figure", 0, start):text.find("</figure>", start)]
+        if "<img" not in block:
+            problems.append(f"{spec.name}: figure {spec.label!r} in {page.name} has no image")
+    return problems
