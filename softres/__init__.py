@@ -5,8 +5,10 @@ Song, Wang and Yin (2023), arXiv:2309.13482, study the loss
 gradient and Hessian with their structure, the paper's bounds, and Newton-type solvers.
 """
 
+from softres import bounds, sketch
 from softres.examples import random_problem
 from softres.problem import DomainError, Problem
+from softres.solvers import minimize
 
-__all__ = ["DomainError", "Problem", "random_problem"]
+__all__ = ["DomainError", "Problem", "bounds", "minimize", "random_problem", "sketch"]
 __version__ = "0.1.0"

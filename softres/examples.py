@@ -26,13 +26,18 @@ def random_problem(
     seed: int | np.random.Generator | None = 0,
     density: float | None = None,
     w: float | None = 1.0,
-    noise: float = 0.1,
+    noise: float = 0.5,
+    scale: float = 1.5,
 ) -> Problem:
     """A seeded random instance of Definition 1.4 with a planted point ``x_true``.
 
-    ``A`` has i.i.d. ``N(0, 1/d)`` entries (dense, or sparse with the given ``density``), so that
-    ``Ax`` is of order one for a unit-scale ``x``; ``x_true ~ N(0, I/d)`` scaled to norm 1 and
-    ``b = f(x_true) + noise · N(0, 1/n)``. The planted point lies in the domain ``α > 0``.
+    ``A`` has i.i.d. ``N(0, scale²/d)`` entries (dense, or sparse with the given ``density``), so
+    that ``Ax`` is of order ``scale`` for a unit ``x``; ``x_true`` is a random unit vector and
+    ``b = f(x_true) + noise · N(0, 1) / n``, a perturbation of the size of ``f`` itself
+    (``f`` sums to one). The planted point lies in the domain ``α > 0``.
+
+    Because ``f`` is normalised, the Hessian of ``L_exp`` is of order ``1/n²`` per row; the
+    regulariser is scaled to match: ``w_i = w / n``.
 
     Parameters
     ----------
@@ -43,26 +48,28 @@ def random_problem(
     density : float or None
         Fraction of nonzeros for a ``scipy.sparse`` ``A``; ``None`` for dense.
     w : float or None
-        Regulariser weight (scalar); ``None`` for the unregularised loss.
+        Regulariser weight in units of ``1/n`` (``w_i = w / n``); ``None`` for the unregularised loss.
     noise : float
-        Size of the perturbation of ``b`` away from a reachable output.
+        Size of the perturbation of ``b`` away from a reachable output, relative to ``1/n``.
+    scale : float
+        Typical size of the entries of ``Ax`` at unit ``x``.
     """
     if not (isinstance(n, int | np.integer) and isinstance(d, int | np.integer)) or n < 1 or d < 1:
         raise ValueError(f"n and d must be positive integers, got n={n!r}, d={d!r}")
     if density is not None and not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density!r}")
     rng = as_generator(seed)
-    scale = 1.0 / np.sqrt(d)
+    entry = scale / np.sqrt(d)
     if density is None:
-        A = rng.standard_normal((n, d)) * scale
+        A = rng.standard_normal((n, d)) * entry
     else:
         A = sp.random_array((n, d), density=density, format="csr", rng=rng,
                             data_sampler=lambda size: rng.standard_normal(size))
-        A = A * (scale / np.sqrt(density))
+        A = A * (entry / np.sqrt(density))
     x_true = rng.standard_normal(d)
     x_true /= np.linalg.norm(x_true)
     planted = Problem(A, np.zeros(n))
-    b = planted.f(x_true) + noise * rng.standard_normal(n) / np.sqrt(n)
-    problem = Problem(planted.A, b, w)
+    b = planted.f(x_true) + noise * rng.standard_normal(n) / n
+    problem = Problem(planted.A, b, None if w is None else w / n)
     problem.x_true = x_true
     return problem

@@ -396,12 +396,24 @@ class Problem:
         st = self._at(x)
         return self._hessian(st, st.B_diag)
 
-    def _hessian(self, st: _State, D: np.ndarray) -> np.ndarray:
-        """``Aᵀ diag(D) A + Aᵀ B_rank A`` with the rank-two part from ``a = Aᵀv/α``, ``q = Aᵀp/α``."""
+    def hess_rank2(self, x: Any) -> np.ndarray:
+        """``Aᵀ B_rank(x) A`` (``d × d``), the rank-two part of Lemma 5.4 mapped through ``A``.
+
+        ``α⁻²(‖f‖² a aᵀ − a qᵀ − q aᵀ)`` with ``a = Aᵀv``, ``q = Aᵀp``: two products with ``Aᵀ``
+        plus ``O(d²)``. The sketched Hessian of Algorithm 1 adds it exactly.
+        """
+        return self._rank2(self._at(x))
+
+    def _rank2(self, st: _State) -> np.ndarray:
         a, q = self._rmatvec(st.U).T
         with np.errstate(over="ignore", invalid="ignore"):
+            return st.ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+
+    def _hessian(self, st: _State, D: np.ndarray) -> np.ndarray:
+        """``Aᵀ diag(D) A + Aᵀ B_rank A``."""
+        with np.errstate(over="ignore", invalid="ignore"):
             G = self.gram(D)
-            G += st.ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
+            G += self._rank2(st)
         if not np.all(np.isfinite(G)):
             raise ValueError("the Hessian overflows float64 at this x (entries of A or w too large)")
         return G

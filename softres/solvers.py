@@ -1,0 +1,338 @@
+"""Minimising ``L = L_exp + L_reg``: the paper's approximate Newton method and better ones.
+
+``minimize(problem, x0, method=...)`` mirrors ``scipy.optimize.minimize`` and returns a
+``scipy.optimize.OptimizeResult`` with ``x, fun, jac, nit, success, status, message`` and a
+per-iteration ``history``. Methods:
+
+``"newton"``
+    exact Newton (Definition A.6) with a backtracking line search that rejects trial points outside
+    the domain ``α(x) > 0``;
+``"sketch-newton"``
+    the paper's Algorithm 1 (Theorem 9.1): the Hessian's diagonal part ``B_diag + W²`` is
+    sparsified by leverage-score sampling (Lemma A.8, :mod:`softres.sketch`), the rank-two part of
+    Lemma 5.4 is added exactly, and ``x ← x − H̃⁻¹∇L`` (Definition A.9);
+``"newton-cg"``
+    inexact Newton (beyond the paper): conjugate gradients on the exact Hessian through
+    ``hessp`` (``O(nnz(A))`` each), preconditioned by the sketched Hessian;
+``"gd"``, ``"lbfgs"``
+    baselines: gradient descent with Armijo backtracking, and scipy's L-BFGS-B.
+
+A solver never raises on a numerical failure and never returns ``nan``: it stops with
+``success=False`` and a reason. ``newton_method`` is a custom ``method=`` callable for
+``scipy.optimize.minimize``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.optimize import OptimizeResult
+from scipy.optimize import minimize as scipy_minimize
+
+from softres._validate import as_vector
+from softres.examples import as_generator
+from softres.problem import Problem
+from softres.sketch import sampled_gram, sparsify_diagonal
+
+__all__ = ["METHODS", "minimize", "newton_method"]
+
+METHODS = ("newton", "sketch-newton", "newton-cg", "gd", "lbfgs")
+
+_STATUS = {0: "converged: |grad L(x)| <= tol * |grad L(x0)|", 1: "maximum number of iterations reached",
+           2: "line search failed: no acceptable step inside the domain",
+           3: "x0 is outside the domain or not finite", 4: "Hessian approximation unavailable"}
+
+
+class _Stop(Exception):
+    def __init__(self, status: int, detail: str = "") -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _safe(fun: Callable, x: np.ndarray) -> float:
+    """``fun(x)``, or ``inf`` when ``x`` is outside the domain or overflows (a rejected trial point)."""
+    try:
+        value = float(fun(x))
+    except ValueError:
+        return math.inf
+    return value if math.isfinite(value) else math.inf
+
+
+def _line_search(fun, x, f, g, p, *, c1=1e-4, shrink=0.5, min_step=1e-12):
+    """Backtracking Armijo search from ``t = 1``; trial points outside the domain are rejected."""
+    slope = float(g @ p)
+    if not slope < 0:
+        p, slope = -g, -float(g @ g)  # not a descent direction: fall back to steepest descent
+    slack = 8 * np.finfo(float).eps * abs(f)  # rounding in f near the optimum
+    t = 1.0
+    while t >= min_step:
+        xt = x + t * p
+        ft = _safe(fun, xt)
+        if ft <= f + c1 * t * slope + slack:
+            return xt, ft, t * float(np.linalg.norm(p))
+        t *= shrink
+    raise _Stop(2, f"no decrease along the direction down to step {min_step:g}")
+
+
+def _pd_factor(H: np.ndarray) -> tuple[tuple, float]:
+    """Cholesky factor of ``H``, or of ``H + τI`` with the smallest doubling ``τ`` that makes it PD.
+
+    Returns the factor and ``τ`` (0 when ``H`` was positive definite).
+    """
+    scale = max(float(np.abs(np.diag(H)).max(initial=0.0)), 1e-300)
+    tau = 0.0
+    for _ in range(60):
+        try:
+            return cho_factor(H + tau * np.eye(len(H)), check_finite=False), tau
+        except LinAlgError:
+            tau = max(2 * tau, 1e-10 * scale)
+    raise _Stop(4, "the Hessian could not be made positive definite by a shift")
+
+
+def _pcg(hessp: Callable, g: np.ndarray, precond: Callable, rtol: float, maxiter: int) -> tuple[np.ndarray, int]:
+    """Preconditioned CG on ``H p = −g``; stops at ``‖r‖ ≤ rtol ‖g‖`` or on negative curvature."""
+    p = np.zeros_like(g)
+    r = -g.copy()
+    z = precond(r)
+    d = z.copy()
+    rz = float(r @ z)
+    target = rtol * float(np.linalg.norm(g))
+    for k in range(1, maxiter + 1):
+        Hd = hessp(d)
+        curv = float(d @ Hd)
+        if curv <= 0:
+            return (p if k > 1 else d), k
+        step = rz / curv
+        p += step * d
+        r -= step * Hd
+        if float(np.linalg.norm(r)) <= target:
+            return p, k
+        z = precond(r)
+        rz_new = float(r @ z)
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return p, maxiter
+
+
+class _Sketcher:
+    """The sketched Hessian ``H̃ = Aᵀ D̃ A + Aᵀ B_rank A`` of Algorithm 1 at one point."""
+
+    def __init__(self, problem: Problem, eps0: float, delta: float, C: float, rng: np.random.Generator):
+        self.problem, self.eps0, self.delta, self.C, self.rng = problem, eps0, delta, C, rng
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        P = self.problem
+        D = P.B_diag(x) + P.w2
+        if not np.all(D > 0):
+            raise _Stop(4, f"B_diag(x) + w² has {int(np.sum(~(D > 0)))} non-positive entries "
+                           f"(min {float(D.min()):.3g}): Lemma A.8 needs a positive diagonal; increase w")
+        Dt = sparsify_diagonal(P.A, D, eps0=self.eps0, delta=self.delta, C=self.C, rng=self.rng)
+        return sampled_gram(P.A, Dt) + P.hess_rank2(x), Dt.nnz
+
+
+def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any]) -> dict[str, Any]:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not (isinstance(tol, int | float) and tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    if not (isinstance(maxiter, int | np.integer) and maxiter >= 1):
+        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+    allowed = {"sketch-newton": {"eps0", "delta", "C"}, "newton-cg": {"eps0", "delta", "C", "cg_maxiter"},
+               "newton": set(), "gd": set(), "lbfgs": set()}[method]
+    unknown = set(options) - allowed
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for method {method!r}; allowed: {sorted(allowed)}")
+    opts = {"eps0": 0.1, "delta": 0.05, "C": 1.0, "cg_maxiter": 50} | options
+    if not 0 < opts["eps0"] < 1:
+        raise ValueError(f"eps0 must be in (0, 1), got {opts['eps0']!r}")
+    if not 0 < opts["delta"] < 1:
+        raise ValueError(f"delta must be in (0, 1), got {opts['delta']!r}")
+    if not opts["C"] > 0:
+        raise ValueError(f"C must be positive, got {opts['C']!r}")
+    if not (isinstance(opts["cg_maxiter"], int) and opts["cg_maxiter"] >= 1):
+        raise ValueError(f"cg_maxiter must be a positive integer, got {opts['cg_maxiter']!r}")
+    return opts
+
+
+def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 1e-10, maxiter: int = 100,
+             seed: int | np.random.Generator | None = None, callback: Callable[[np.ndarray], Any] | None = None,
+             **options: Any) -> OptimizeResult:
+    """Minimise ``problem.loss`` from ``x0`` (Theorem 9.1's problem) with one of :data:`METHODS`.
+
+    Parameters
+    ----------
+    problem : Problem
+    x0 : (d,) array_like
+        Starting point; must satisfy ``α(x0) > 0``.
+    method : str
+        ``"newton"``, ``"sketch-newton"`` (Algorithm 1), ``"newton-cg"``, ``"gd"`` or ``"lbfgs"``.
+    tol : float
+        Stop when ``‖∇L(x)‖₂ ≤ tol · ‖∇L(x₀)‖₂``. The test is relative because the loss's scale
+        varies with ``n`` (``f`` sums to one, so its curvature is of order ``1/n²``).
+    maxiter : int
+        Iteration limit.
+    seed : int or numpy.random.Generator, optional
+        Randomness of the sketch (``"sketch-newton"``, ``"newton-cg"``); the global ``np.random``
+        state is never used.
+    callback : callable, optional
+        Called as ``callback(x)`` after each iteration.
+    **options
+        ``eps0`` (default 0.1), ``delta`` (0.05), ``C`` (1.0): the sketch's accuracy, failure
+        probability and sample-size constant (Lemma A.8); ``cg_maxiter`` (50) for ``"newton-cg"``.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x``, ``fun``, ``jac``, ``nit``, ``success``, ``status``, ``message`` and ``history``, a dict
+        of per-iteration lists ``loss``, ``grad_norm``, ``step``, ``time``, ``hess_rows`` (rows of
+        ``A`` in the Hessian approximation: ``n`` exact, fewer when sketched, 0 for none) and
+        ``cg_iters``; entry 0 describes ``x0``.
+
+    Raises
+    ------
+    ValueError
+        Unknown method or option, an option out of range, or ``x0`` of the wrong shape.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a softres.Problem, got {type(problem).__name__}")
+    opts = _check_options(method, tol, maxiter, options)
+    x = as_vector(x0, problem.d, "x0").copy()
+    if method == "lbfgs":
+        return _lbfgs(problem, x, tol, maxiter, callback)
+    rng = as_generator(seed)
+    sketcher = _Sketcher(problem, opts["eps0"], opts["delta"], opts["C"], rng)
+
+    def direction(x: np.ndarray, g: np.ndarray, info: dict) -> np.ndarray:
+        if method == "gd":
+            info["hess_rows"] = 0
+            return -g
+        if method == "newton":
+            factor, info["shift"] = _pd_factor(problem.hess(x))
+            info["hess_rows"] = problem.n
+            return -cho_solve(factor, g, check_finite=False)
+        Ht, info["hess_rows"] = sketcher(x)
+        factor, info["shift"] = _pd_factor(Ht)
+        if method == "sketch-newton":
+            return -cho_solve(factor, g, check_finite=False)
+        forcing = min(0.5, math.sqrt(float(np.linalg.norm(g))))
+        p, info["cg_iters"] = _pcg(lambda s: problem.hessp(x, s), g, lambda r: cho_solve(factor, r),
+                                   forcing, opts["cg_maxiter"])
+        return p
+
+    return _descent_loop(problem.loss, problem.grad, direction, x, tol, maxiter, callback,
+                         gd=(method == "gd"))
+
+
+def _descent_loop(fun, grad, direction, x, tol, maxiter, callback, gd=False) -> OptimizeResult:
+    """The shared iteration: direction, line search inside the domain, history, stopping rules."""
+    hist: dict[str, list] = {k: [] for k in ("loss", "grad_norm", "step", "time", "hess_rows", "cg_iters")}
+    t0 = time.perf_counter()
+    f = _safe(fun, x)
+    g = None
+    status, detail, nit, shifts = 1, "", 0, 0
+    if not math.isfinite(f):
+        return _result(x, f, None, 0, 3, "x0: alpha(x0) <= 0 or the loss overflows", hist)
+    try:
+        g = np.asarray(grad(x), dtype=float)
+        gtol = tol * float(np.linalg.norm(g))
+        scale = 1.0
+        for nit in range(maxiter + 1):
+            gnorm = float(np.linalg.norm(g))
+            info = {"hess_rows": 0, "cg_iters": 0, "shift": 0.0}
+            if nit == 0:
+                _record(hist, f, gnorm, 0.0, t0, 0, 0)
+            if gnorm <= gtol:
+                status = 0
+                break
+            if nit == maxiter:
+                break
+            p = direction(x, g, info)
+            if gd:  # remember the last accepted step length between iterations
+                p = scale * p
+            x_new, f, step = _line_search(fun, x, f, g, p)
+            if gd:
+                scale = 2.0 * scale * step / max(float(np.linalg.norm(p)), 1e-300)
+            shifts += info["shift"] > 0
+            x = x_new
+            g = np.asarray(grad(x), dtype=float)
+            _record(hist, f, float(np.linalg.norm(g)), step, t0, info["hess_rows"], info["cg_iters"])
+            if callback is not None:
+                callback(x.copy())
+        nit = len(hist["loss"]) - 1
+    except _Stop as stop:
+        status, detail, nit = stop.status, stop.detail, len(hist["loss"]) - 1
+    message = _STATUS[status] + (f": {detail}" if detail else "")
+    if shifts:
+        message += f" ({shifts} iteration(s) shifted an indefinite Hessian to make it positive definite)"
+    return _result(x, f, g, nit, status, message, hist)
+
+
+def _record(hist, f, gnorm, step, t0, rows, cg):
+    hist["loss"].append(f)
+    hist["grad_norm"].append(gnorm)
+    hist["step"].append(step)
+    hist["time"].append(time.perf_counter() - t0)
+    hist["hess_rows"].append(rows)
+    hist["cg_iters"].append(cg)
+
+
+def _result(x, f, g, nit, status, message, hist) -> OptimizeResult:
+    return OptimizeResult(x=x, fun=f, jac=g, nit=nit, success=status == 0, status=status, message=message,
+                          history=hist)
+
+
+def _lbfgs(problem: Problem, x: np.ndarray, tol: float, maxiter: int, callback) -> OptimizeResult:
+    """scipy's L-BFGS-B on ``loss``/``grad``; points outside the domain get an infinite loss."""
+    hist: dict[str, list] = {k: [] for k in ("loss", "grad_norm", "step", "time", "hess_rows", "cg_iters")}
+    t0 = time.perf_counter()
+    if not problem.in_domain(x):
+        return _result(x, math.inf, None, 0, 3, _STATUS[3], hist)
+    last = {"x": x.copy()}
+
+    def fun(z):
+        try:
+            return problem.loss(z), problem.grad(z)
+        except ValueError:
+            return 1e300, np.zeros_like(z)
+
+    def record(z):
+        g = problem.grad(z)
+        _record(hist, problem.loss(z), float(np.linalg.norm(g)), float(np.linalg.norm(z - last["x"])), t0, 0, 0)
+        last["x"] = z.copy()
+        if callback is not None:
+            callback(z.copy())
+
+    record(x)
+    gtol = tol * hist["grad_norm"][0]
+    res = scipy_minimize(fun, x, jac=True, method="L-BFGS-B", callback=record,
+                         options={"maxiter": maxiter, "gtol": gtol / np.sqrt(problem.d), "ftol": 0.0, "maxcor": 20})
+    g = problem.grad(res.x)
+    gnorm = float(np.linalg.norm(g))
+    status = 0 if gnorm <= gtol else (1 if res.nit >= maxiter else 2)
+    message = _STATUS[status] + ("" if status == 0 else f" (L-BFGS-B: {res.message}; |grad| = {gnorm:.3g})")
+    return _result(res.x, problem.loss(res.x), g, res.nit, status, message, hist)
+
+
+def newton_method(fun, x0, args=(), jac=None, hess=None, callback=None, tol=None, maxiter=100, **unknown):
+    """Exact Newton with a domain-aware line search, as a custom method of ``scipy.optimize.minimize``.
+
+    Usage: ``scipy.optimize.minimize(P.loss, x0, jac=P.grad, hess=P.hess, method=newton_method)``.
+    Trial points where ``fun`` raises ``ValueError`` (e.g. :class:`softres.DomainError`) are
+    rejected steps. Needs callable ``jac`` and ``hess``.
+    """
+    if not callable(jac) or not callable(hess):
+        raise ValueError("newton_method needs callable jac and hess")
+    x = np.asarray(x0, dtype=float).copy()
+
+    def direction(x, g, info):
+        factor, info["shift"] = _pd_factor(np.asarray(hess(x, *args)))
+        return -cho_solve(factor, g, check_finite=False)
+
+    return _descent_loop(lambda z: fun(z, *args), lambda z: jac(z, *args), direction, x,
+                         1e-10 if tol is None else tol, maxiter,
+                         None if callback is None else (lambda z: callback(z)))

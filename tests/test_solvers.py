@@ -1,0 +1,170 @@
+"""Solvers against an independent optimum, their rates against the paper's lemmas, and failure modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+
+import softres
+from softres import bounds, sketch
+from softres.solvers import METHODS, minimize, newton_method
+
+
+def reference_optimum(P, x0):
+    """x* from scipy's trust-exact (independent of softres.solvers), polished by plain Newton steps.
+
+    trust-exact stops once loss differences reach rounding level; three undamped Newton steps from
+    there (quadratic convergence) bring the gradient down to rounding level.
+    """
+    x = so.minimize(P.loss, x0, jac=P.grad, hess=P.hess, method="trust-exact", options={"gtol": 1e-30}).x
+    for _ in range(3):
+        x = x - np.linalg.solve(P.hess(x), P.grad(x))
+    assert np.linalg.norm(P.grad(x)) <= 1e-12 * np.linalg.norm(P.grad(x0))
+    return x
+
+
+PROBLEMS = [dict(n=2000, d=8, seed=1, w=3.0), dict(n=5000, d=20, seed=2, w=3.0),
+            dict(n=3000, d=12, seed=3, w=3.0, density=0.2)]
+
+
+@pytest.fixture(scope="module", params=range(len(PROBLEMS)), ids=["dense-8", "dense-20", "sparse-12"])
+def case(request):
+    P = softres.random_problem(**PROBLEMS[request.param])
+    x0 = np.zeros(P.d)
+    return P, x0, reference_optimum(P, x0)
+
+
+@pytest.mark.parametrize("method", ["newton", "sketch-newton", "newton-cg"])
+def test_newton_type_methods_reach_the_optimum(case, method):
+    P, x0, xstar = case
+    opts = {} if method == "newton" else {"eps0": 0.3}
+    res = minimize(P, x0, method=method, tol=1e-12, maxiter=200, seed=0, **opts)
+    assert res.success, res.message
+    assert np.linalg.norm(res.x - xstar) <= 1e-8
+    assert np.isfinite(res.fun) and res.nit == len(res.history["loss"]) - 1
+
+
+def test_baselines_reach_the_optimum():
+    P = softres.random_problem(400, 5, seed=4, w=30.0)  # well conditioned, so gradient descent is practical
+    x0 = np.zeros(P.d)
+    xstar = reference_optimum(P, x0)
+    for method, tol in (("gd", 1e-11), ("lbfgs", 1e-9)):
+        res = minimize(P, x0, method=method, tol=tol, maxiter=20000)
+        assert np.linalg.norm(res.x - xstar) <= 1e-8, (method, res.message)
+
+
+def test_newton_converges_quadratically(case):
+    P, x0, xstar = case
+    res = minimize(P, x0, method="newton", tol=1e-14, maxiter=50)
+    xs = []
+    minimize(P, x0, method="newton", tol=1e-14, maxiter=50, callback=xs.append)
+    r = np.array([np.linalg.norm(x0 - xstar)] + [np.linalg.norm(x - xstar) for x in xs])
+    r = r[r > 1e-13]  # below this the reference itself is the limit
+    ratios = r[1:] / r[:-1] ** 2
+    assert res.success
+    # Near the end r_{t+1} <= K r_t^2 with a moderate K, while r_t itself shrinks fast.
+    assert ratios[-1] < 1e3 * max(1.0, ratios[0]), ratios
+
+
+def test_sketch_newton_contraction_within_lemma_A10(case):
+    """r_{t+1}/r_t is at most what Lemma A.10 allows for the achieved ε₀ and measured l, M."""
+    P, x0, xstar = case
+    l = bounds.hessian_min_eig(P, xstar)
+    radius = 1.1 * np.linalg.norm(x0 - xstar)
+    M = bounds.empirical_lipschitz(P, xstar, radius, pairs=60, rng=0)
+    rng = np.random.default_rng(7)
+    x = x0.copy()
+    checked = 0
+    for _ in range(25):
+        r = np.linalg.norm(x - xstar)
+        if r < 1e-10:
+            break
+        D = P.B_diag(x) + P.w**2
+        Dt = sketch.sparsify_diagonal(P.A, D, eps0=0.3, delta=0.05, rng=rng)
+        Ht = sketch.sampled_gram(P.A, Dt) + P.hess_rank2(x)
+        eps_achieved = bounds.spectral_error(P.hess(x), Ht)
+        x = x - np.linalg.solve(Ht, P.grad(x))  # Definition A.9, no line search
+        bound = bounds.shrinking_bound(r, eps_achieved, l, M)
+        if np.isfinite(bound):
+            assert np.linalg.norm(x - xstar) <= bound * (1 + 1e-6) + 1e-12, (r, eps_achieved, bound)
+            checked += 1
+    assert checked >= 3
+
+
+def test_sketch_meets_spectral_accuracy_with_probability_1_minus_delta():
+    P = softres.random_problem(20000, 10, seed=5, w=3.0)
+    x = P.x_true
+    D = P.B_diag(x) + P.w**2
+    exact = P.gram(D)
+    eps0, delta, trials = 0.3, 0.1, 200
+    rng = np.random.default_rng(11)
+    fails = 0
+    for _ in range(trials):
+        Dt = sketch.sparsify_diagonal(P.A, D, eps0=eps0, delta=delta, rng=rng)
+        assert Dt.draws < P.n  # really sampled
+        fails += bounds.spectral_error(exact, sketch.sampled_gram(P.A, Dt)) > eps0
+    assert fails <= delta * trials, fails
+
+
+def test_sketch_is_reproducible_and_leaves_global_state_alone():
+    P = softres.random_problem(20000, 6, seed=6, w=5.0)
+    state = np.random.get_state()[1].copy()  # noqa: NPY002 (checking the global state is untouched)
+    a = minimize(P, np.zeros(6), method="sketch-newton", seed=3, tol=1e-10, eps0=0.3)
+    assert a.success, a.message
+    b = minimize(P, np.zeros(6), method="sketch-newton", seed=np.random.default_rng(3), tol=1e-10, eps0=0.3)
+    assert np.array_equal(a.x, b.x) and a.history["loss"] == b.history["loss"]
+    assert np.array_equal(state, np.random.get_state()[1])  # noqa: NPY002
+    assert a.history["hess_rows"][1] < P.n
+
+
+def test_near_the_boundary_no_nan_and_a_reason():
+    """x0 just inside α > 0 on a problem whose full steps leave the domain."""
+    rng = np.random.default_rng(0)
+    A = -np.abs(rng.standard_normal((30, 3)))
+    P = softres.Problem(A, np.full(30, 1 / 30), 1e-3)
+    direction = np.ones(3) / np.sqrt(3)
+    lo, hi = 0.0, 10.0
+    for _ in range(200):  # bisection to the boundary alpha = 0 along `direction`
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if P.in_domain(mid * direction) else (lo, mid)
+    x0 = lo * direction
+    assert P.in_domain(x0) and not P.in_domain(hi * direction)
+    for method in METHODS:
+        res = minimize(P, x0, method=method, maxiter=30, seed=0)
+        assert np.all(np.isfinite(res.x)) and not np.isnan(res.fun)
+        assert P.in_domain(res.x)
+        assert res.success or res.message
+    outside = minimize(P, 2 * hi * direction, method="newton")
+    assert not outside.success and outside.status == 3 and "alpha" in outside.message
+
+
+def test_small_w_is_reported_by_the_sketch():
+    P = softres.random_problem(3000, 5, seed=8, w=None)
+    res = minimize(P, P.x_true, method="sketch-newton", eps0=0.5, seed=0)
+    if not np.all(P.B_diag(P.x_true) > 0):
+        assert not res.success and "non-positive" in res.message
+
+
+@pytest.mark.parametrize(("kwargs", "pattern"), [
+    (dict(method="bfgs"), "method must be one of"),
+    (dict(method="newton", tol=0.0), "tol must be"),
+    (dict(method="newton", maxiter=0), "maxiter must be"),
+    (dict(method="sketch-newton", eps0=1.5), "eps0 must be in"),
+    (dict(method="sketch-newton", delta=0.0), "delta must be in"),
+    (dict(method="sketch-newton", C=-1.0), "C must be positive"),
+    (dict(method="newton-cg", cg_maxiter=0), "cg_maxiter must be"),
+    (dict(method="newton", eps0=0.1), "unknown option"),
+])
+def test_bad_options_raise(kwargs, pattern):
+    P = softres.random_problem(50, 3, seed=0)
+    with pytest.raises(ValueError, match=pattern):
+        minimize(P, np.zeros(3), **kwargs)
+    with pytest.raises(ValueError, match="x0 must be a 1-D array of length 3"):
+        minimize(P, np.zeros(4))
+
+
+def test_usable_as_a_scipy_custom_method(case):
+    P, x0, xstar = case
+    res = so.minimize(P.loss, x0, jac=P.grad, hess=P.hess, method=newton_method, tol=1e-12)
+    assert res.success and np.linalg.norm(res.x - xstar) <= 1e-8
