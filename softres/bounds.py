@@ -13,7 +13,6 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigh
-from scipy.optimize import minimize
 
 from softres.examples import as_generator
 from softres.problem import Problem
@@ -50,28 +49,36 @@ def R_bound(problem: Problem, x: np.ndarray) -> float:
     return max(singular_values_extreme(problem.A)[0], float(np.linalg.norm(x)))
 
 
-def beta(problem: Problem, center: np.ndarray, radius: float) -> float:
+def beta(problem: Problem, center: np.ndarray, radius: float, maxiter: int = 500) -> float:
     """``β = min{α(x) : ‖x − center‖₂ ≤ radius}``, the paper's lower bound on ``α`` (Lemma 7.1).
 
     ``α(x) = Σ_i e^{(Ax)_i} + (Ax)_i`` is convex in ``x``, so this is a convex program; it is
-    solved with SLSQP from the center (exact up to the solver's tolerance). A negative value means
-    the ball leaves the domain and the paper's assumption fails there.
+    solved by projected gradient descent with backtracking, whose iterates never leave the ball
+    (so ``exp`` is only evaluated where the bound itself is). A negative value means the ball
+    leaves the domain and the paper's assumption fails there.
     """
     center = np.asarray(center, dtype=float)
     if not radius >= 0:
         raise ValueError(f"radius must be >= 0, got {radius!r}")
 
-    def alpha_and_grad(x):
-        return problem.alpha(x), problem.grad_alpha(x)
+    def project(x):
+        dist = np.linalg.norm(x - center)
+        return x if dist <= radius else center + (x - center) * (radius / dist)
 
-    cons = {"type": "ineq", "fun": lambda x: radius**2 - np.sum((x - center) ** 2),
-            "jac": lambda x: -2.0 * (x - center)}
-    res = minimize(alpha_and_grad, center, jac=True, method="SLSQP", constraints=[cons],
-                   options={"ftol": 1e-12, "maxiter": 500})
-    x = res.x
-    if np.linalg.norm(x - center) > radius:
-        x = center + (x - center) * radius / np.linalg.norm(x - center)
-    return min(problem.alpha(x), problem.alpha(center))
+    x, fx, step = center.copy(), problem.alpha(center), 1.0
+    for _ in range(maxiter):
+        g = problem.grad_alpha(x)
+        while True:
+            y = project(x - step * g)
+            fy = problem.alpha(y)
+            if fy <= fx - 1e-4 * float(g @ (x - y)) or step < 1e-14:
+                break
+            step *= 0.5
+        if np.linalg.norm(y - x) <= 1e-12 * max(1.0, radius) or fy >= fx:
+            x, fx = (y, fy) if fy < fx else (x, fx)
+            break
+        x, fx, step = y, fy, 2.0 * step
+    return float(fx)
 
 
 def hessian_min_eig(problem: Problem, x: np.ndarray) -> float:
@@ -79,16 +86,19 @@ def hessian_min_eig(problem: Problem, x: np.ndarray) -> float:
     return float(np.linalg.eigvalsh(problem.hess(x))[0])
 
 
-def lipschitz_bound_M(n: int, R: float, beta: float) -> float:
+def lipschitz_bound_M(n: int, R: float, beta: float, *, log10: bool = False) -> float:
     """The Lipschitz constant of Lemma 8.1 as the paper states it: ``M = 20 β⁻⁵ n^{3.5} exp(8R²)``.
 
     Read it as the paper's order of growth (polynomial in ``n`` and ``1/β``, exponential in
     ``R²``); the extracted text lost the formula, and this form is the one quoted by the paper's
-    summary. Returns ``inf`` where it overflows float64.
+    summary. Returns ``inf`` where it overflows float64; ``log10=True`` returns ``log₁₀ M``, which
+    never overflows.
     """
     if beta <= 0:
         raise ValueError(f"beta must be positive (alpha bounded away from 0), got {beta!r}")
     log_m = math.log(20.0) - 5 * math.log(beta) + 3.5 * math.log(n) + 8 * R * R
+    if log10:
+        return log_m / math.log(10.0)
     return math.exp(log_m) if log_m < 709 else math.inf
 
 

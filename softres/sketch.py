@@ -39,26 +39,22 @@ def sample_size(d: int, eps0: float, delta: float, C: float = 1.0) -> int:
     return math.ceil(C * eps0**-2 * d * math.log(max(d, 2) / delta))
 
 
-def _scaled_rows(A, sqrt_d: np.ndarray):
-    if sp.issparse(A):
-        return sp.csr_array(sp.diags_array(sqrt_d) @ A)
-    return A * sqrt_d[:, None]
-
-
 def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: int | None = None,
                     jl_dim: int | None = None) -> np.ndarray:
     """Approximate leverage scores of the rows of ``D^{1/2} A`` (``D > 0``), summing to about ``d``.
 
     Uses a CountSketch of ``embed_rows`` (default ``min(n, 20 d)``) rows, its QR factor and a
     Gaussian projection to ``jl_dim`` (default ``⌈2 log n⌉`` within ``[8, 32]``) dimensions; never
-    factors the ``n × d`` matrix.
+    factors the ``n × d`` matrix, and never forms ``D^{1/2} A`` either: the scaling is folded into
+    the sketch's entries and into the ``n × k`` result. Two passes over ``A``.
     """
     n, d = A.shape
-    M = _scaled_rows(A, np.sqrt(D))
+    sqrt_d = np.sqrt(D)
     m = min(n, embed_rows or 20 * d)
     k = jl_dim or int(min(32, max(8, math.ceil(2 * math.log(n)))))
-    S = sp.csr_array((rng.choice([-1.0, 1.0], size=n), (rng.integers(0, m, size=n), np.arange(n))), shape=(m, n))
-    SM = S @ M
+    signs = rng.choice([-1.0, 1.0], size=n) * sqrt_d
+    S = sp.csr_array((signs, (rng.integers(0, m, size=n), np.arange(n))), shape=(m, n))
+    SM = S @ A  # = S D^{1/2} A
     SM = SM.toarray() if sp.issparse(SM) else np.asarray(SM)
     R = qr(SM, mode="r", check_finite=False)[0][:d]
     # Guard a rank-deficient sketch: lift tiny pivots so R⁻¹ stays finite.
@@ -66,8 +62,8 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
     floor = 1e-12 * max(diag.max(initial=0.0), 1e-300)
     R[np.diag_indices_from(R)] = np.where(diag < floor, floor, np.diag(R))
     G = rng.standard_normal((d, k)) / math.sqrt(k)
-    Z = np.asarray(M @ solve_triangular(R, G, check_finite=False))
-    return np.einsum("ij,ij->i", Z, Z)
+    Z = np.asarray(A @ solve_triangular(R, G, check_finite=False))
+    return D * np.einsum("ij,ij->i", Z, Z)
 
 
 @dataclass(frozen=True)

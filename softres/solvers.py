@@ -142,20 +142,21 @@ def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     if not (isinstance(maxiter, int | np.integer) and maxiter >= 1):
         raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-    allowed = {"sketch-newton": {"eps0", "delta", "C"}, "newton-cg": {"eps0", "delta", "C", "cg_maxiter"},
+    allowed = {"sketch-newton": {"eps0", "delta", "C"}, "newton-cg": {"eps0", "delta", "C", "cg_maxiter", "refresh_cg"},
                "newton": set(), "gd": set(), "lbfgs": set()}[method]
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for method {method!r}; allowed: {sorted(allowed)}")
-    opts = {"eps0": 0.1, "delta": 0.05, "C": 1.0, "cg_maxiter": 50} | options
+    opts = {"eps0": 0.1, "delta": 0.05, "C": 1.0, "cg_maxiter": 50, "refresh_cg": 5} | options
     if not 0 < opts["eps0"] < 1:
         raise ValueError(f"eps0 must be in (0, 1), got {opts['eps0']!r}")
     if not 0 < opts["delta"] < 1:
         raise ValueError(f"delta must be in (0, 1), got {opts['delta']!r}")
     if not opts["C"] > 0:
         raise ValueError(f"C must be positive, got {opts['C']!r}")
-    if not (isinstance(opts["cg_maxiter"], int) and opts["cg_maxiter"] >= 1):
-        raise ValueError(f"cg_maxiter must be a positive integer, got {opts['cg_maxiter']!r}")
+    for key in ("cg_maxiter", "refresh_cg"):
+        if not (isinstance(opts[key], int) and opts[key] >= 1):
+            raise ValueError(f"{key} must be a positive integer, got {opts[key]!r}")
     return opts
 
 
@@ -183,7 +184,9 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         Called as ``callback(x)`` after each iteration.
     **options
         ``eps0`` (default 0.1), ``delta`` (0.05), ``C`` (1.0): the sketch's accuracy, failure
-        probability and sample-size constant (Lemma A.8); ``cg_maxiter`` (50) for ``"newton-cg"``.
+        probability and sample-size constant (Lemma A.8); for ``"newton-cg"`` also ``cg_maxiter``
+        (50) and ``refresh_cg`` (5): the sketched preconditioner is reused until CG needs more than
+        ``refresh_cg`` iterations.
 
     Returns
     -------
@@ -207,6 +210,8 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
     rng = as_generator(seed)
     sketcher = _Sketcher(problem, opts["eps0"], opts["delta"], opts["C"], rng)
 
+    precond: dict[str, Any] = {"factor": None, "cg_iters": 0}
+
     def direction(x: np.ndarray, g: np.ndarray, info: dict) -> np.ndarray:
         if method == "gd":
             info["hess_rows"] = 0
@@ -215,13 +220,22 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
             factor, info["shift"] = _pd_factor(problem.hess(x))
             info["hess_rows"] = problem.n
             return -cho_solve(factor, g, check_finite=False)
-        Ht, info["hess_rows"] = sketcher(x)
-        factor, info["shift"] = _pd_factor(Ht)
         if method == "sketch-newton":
+            Ht, info["hess_rows"] = sketcher(x)
+            factor, info["shift"] = _pd_factor(Ht)
             return -cho_solve(factor, g, check_finite=False)
-        forcing = min(0.5, math.sqrt(float(np.linalg.norm(g))))
-        p, info["cg_iters"] = _pcg(lambda s: problem.hessp(x, s), g, lambda r: cho_solve(factor, r),
+        # newton-cg: the sketched Hessian only preconditions CG, so it may be reused from an earlier
+        # iterate while CG still converges quickly; it is refreshed once CG needs many iterations.
+        if precond["factor"] is None or precond["cg_iters"] > opts["refresh_cg"]:
+            Ht, info["hess_rows"] = sketcher(x)
+            precond["factor"], info["shift"] = _pd_factor(Ht)
+        gnorm = float(np.linalg.norm(g))
+        precond.setdefault("gnorm0", gnorm)  # the first call sees the gradient at x0
+        forcing = min(0.5, math.sqrt(gnorm / precond["gnorm0"]))
+        p, info["cg_iters"] = _pcg(lambda s: problem.hessp(x, s), g,
+                                   lambda r: cho_solve(precond["factor"], r, check_finite=False),
                                    forcing, opts["cg_maxiter"])
+        precond["cg_iters"] = info["cg_iters"]
         return p
 
     return _descent_loop(problem.loss, problem.grad, direction, x, tol, maxiter, callback,
