@@ -21,6 +21,8 @@ def _same(a, b) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, str):
+        return a == b
     return bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
 
 
