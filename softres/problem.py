@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import dgemv
 
 from softres._validate import as_matrix, as_vector, check_finite_scalar
 
@@ -378,8 +377,7 @@ class Problem:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in _rmatvec's check
             vt, pt = t @ st.U
             y = np.multiply(st.D(self.w2), t, out=st.buf.y)
-            # y += U @ [‖f‖² vt − pt, −vt], in place (BLAS gemv, no n-sized temporaries)
-            y = dgemv(1.0, st.U, np.array([st.ff * vt - pt, -vt]), beta=1.0, y=y, overwrite_y=True)
+            y += np.matmul(st.U, np.array([st.ff * vt - pt, -vt]), out=st.buf.tmp)  # + B_rank (As)
         return self._rmatvec(y)
 
     def hess(self, x: Any) -> np.ndarray:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import qr, solve_triangular
 
 from softres.examples import as_generator
 
@@ -43,26 +42,28 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
                     jl_dim: int | None = None) -> np.ndarray:
     """Approximate leverage scores of the rows of ``D^{1/2} A`` (``D > 0``), summing to about ``d``.
 
-    Uses a CountSketch of ``embed_rows`` (default ``min(n, 20 d)``) rows, its QR factor and a
+    Uses a CountSketch of ``embed_rows`` (default ``min(n, 8 d)``) rows, its QR factor and a
     Gaussian projection to ``jl_dim`` (default ``⌈2 log n⌉`` within ``[8, 32]``) dimensions; never
     factors the ``n × d`` matrix, and never forms ``D^{1/2} A`` either: the scaling is folded into
     the sketch's entries and into the ``n × k`` result. Two passes over ``A``.
     """
     n, d = A.shape
     sqrt_d = np.sqrt(D)
-    m = min(n, embed_rows or 20 * d)
+    m = min(n, embed_rows or 8 * d)
     k = jl_dim or int(min(32, max(8, math.ceil(2 * math.log(n)))))
     signs = rng.choice([-1.0, 1.0], size=n) * sqrt_d
     S = sp.csr_array((signs, (rng.integers(0, m, size=n), np.arange(n))), shape=(m, n))
     SM = S @ A  # = S D^{1/2} A
     SM = SM.toarray() if sp.issparse(SM) else np.asarray(SM)
-    R = qr(SM, mode="r", check_finite=False)[0][:d]
+    # numpy's LAPACK throughout: mixing it with scipy's (a second OpenBLAS with its own threads)
+    # made these small factorisations ten times slower on two cores.
+    R = np.linalg.qr(SM, mode="r")[:d]
     # Guard a rank-deficient sketch: lift tiny pivots so R⁻¹ stays finite.
     diag = np.abs(np.diag(R))
     floor = 1e-12 * max(diag.max(initial=0.0), 1e-300)
     R[np.diag_indices_from(R)] = np.where(diag < floor, floor, np.diag(R))
     G = rng.standard_normal((d, k)) / math.sqrt(k)
-    Z = np.asarray(A @ solve_triangular(R, G, check_finite=False))
+    Z = np.asarray(A @ np.linalg.solve(R, G))
     return D * np.einsum("ij,ij->i", Z, Z)
 
 

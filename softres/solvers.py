@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import OptimizeResult
 from scipy.optimize import minimize as scipy_minimize
 
@@ -79,19 +78,25 @@ def _line_search(fun, x, f, g, p, *, c1=1e-4, shrink=0.5, min_step=1e-12):
     raise _Stop(2, f"no decrease along the direction down to step {min_step:g}")
 
 
-def _pd_factor(H: np.ndarray) -> tuple[tuple, float]:
-    """Cholesky factor of ``H``, or of ``H + τI`` with the smallest doubling ``τ`` that makes it PD.
+def _pd_factor(H: np.ndarray) -> tuple[np.ndarray, float]:
+    """Cholesky factor ``L`` of ``H``, or of ``H + τI`` with the smallest doubling ``τ`` that makes it PD.
 
-    Returns the factor and ``τ`` (0 when ``H`` was positive definite).
+    Returns ``L`` and ``τ`` (0 when ``H`` was positive definite). numpy's LAPACK is used throughout
+    the solvers (see :mod:`softres.sketch` for why not scipy's as well).
     """
     scale = max(float(np.abs(np.diag(H)).max(initial=0.0)), 1e-300)
     tau = 0.0
     for _ in range(60):
         try:
-            return cho_factor(H + tau * np.eye(len(H)), check_finite=False), tau
-        except LinAlgError:
+            return np.linalg.cholesky(H + tau * np.eye(len(H))), tau
+        except np.linalg.LinAlgError:
             tau = max(2 * tau, 1e-10 * scale)
     raise _Stop(4, "the Hessian could not be made positive definite by a shift")
+
+
+def _chol_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``(L Lᵀ)⁻¹ r``."""
+    return np.linalg.solve(L.T, np.linalg.solve(L, r))
 
 
 def _pcg(hessp: Callable, g: np.ndarray, precond: Callable, rtol: float, maxiter: int) -> tuple[np.ndarray, int]:
@@ -219,11 +224,11 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         if method == "newton":
             factor, info["shift"] = _pd_factor(problem.hess(x))
             info["hess_rows"] = problem.n
-            return -cho_solve(factor, g, check_finite=False)
+            return -_chol_solve(factor, g)
         if method == "sketch-newton":
             Ht, info["hess_rows"] = sketcher(x)
             factor, info["shift"] = _pd_factor(Ht)
-            return -cho_solve(factor, g, check_finite=False)
+            return -_chol_solve(factor, g)
         # newton-cg: the sketched Hessian only preconditions CG, so it may be reused from an earlier
         # iterate while CG still converges quickly; it is refreshed once CG needs many iterations.
         if precond["factor"] is None or precond["cg_iters"] > opts["refresh_cg"]:
@@ -233,7 +238,7 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         precond.setdefault("gnorm0", gnorm)  # the first call sees the gradient at x0
         forcing = min(0.5, math.sqrt(gnorm / precond["gnorm0"]))
         p, info["cg_iters"] = _pcg(lambda s: problem.hessp(x, s), g,
-                                   lambda r: cho_solve(precond["factor"], r, check_finite=False),
+                                   lambda r: _chol_solve(precond["factor"], r),
                                    forcing, opts["cg_maxiter"])
         precond["cg_iters"] = info["cg_iters"]
         return p
@@ -345,7 +350,7 @@ def newton_method(fun, x0, args=(), jac=None, hess=None, callback=None, tol=None
 
     def direction(x, g, info):
         factor, info["shift"] = _pd_factor(np.asarray(hess(x, *args)))
-        return -cho_solve(factor, g, check_finite=False)
+        return -_chol_solve(factor, g)
 
     return _descent_loop(lambda z: fun(z, *args), lambda z: jac(z, *args), direction, x,
                          1e-10 if tol is None else tol, maxiter,

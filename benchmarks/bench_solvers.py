@@ -1,0 +1,129 @@
+"""Time to ‖x − x*‖ ≤ 1e-8 for softres' solvers and scipy's, side by side in one run.
+
+For each shape, one seeded problem (``softres.random_problem``, ``w = 5``) is solved from ``x0 = 0``
+by every softres method and by scipy.optimize's trust-exact, Newton-CG, trust-krylov and L-BFGS-B,
+all given the same ``loss``/``grad``/``hess``/``hessp``. ``x*`` comes from exact Newton polished
+to rounding level. A callback timestamps every iterate; the reported time is the first moment an
+iterate is within ``1e-8`` of ``x*`` (``-`` if never, within the iteration cap).
+
+Also reports the mean time per iteration of sketch-newton and exact Newton, and the log–log slope
+of each against ``n``.
+
+Usage::
+
+    python benchmarks/bench_solvers.py           # n in {1e4, 1e5, 1e6}, d in {50, 200}, dense and sparse 1%
+    python benchmarks/bench_solvers.py --quick   # n in {1e4, 1e5}, d = 50, dense only
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import scipy.optimize as so
+from tqdm import tqdm
+
+import softres
+from softres.experiments._common import loglog_slope
+
+TARGET = 1e-8
+SOFTRES = [("newton", {}), ("sketch-newton", {"eps0": 0.5}), ("newton-cg", {"eps0": 0.5}), ("lbfgs", {})]
+SCIPY = ["trust-exact", "Newton-CG", "trust-krylov", "L-BFGS-B"]
+
+
+def optimum(P):
+    x = softres.minimize(P, np.zeros(P.d), method="newton", tol=1e-14, maxiter=100).x
+    for _ in range(2):
+        x = x - np.linalg.solve(P.hess(x), P.grad(x))
+    return x
+
+
+class Clock:
+    """Callback recording when the iterates first come within TARGET of x*."""
+
+    def __init__(self, xstar):
+        self.xstar, self.t0, self.hit, self.iters = xstar, time.perf_counter(), None, 0
+
+    def __call__(self, x, *args):
+        x = getattr(x, "x", x)  # trust-* callbacks may pass an OptimizeResult
+        self.iters += 1
+        if self.hit is None and np.linalg.norm(x - self.xstar) <= TARGET:
+            self.hit = (time.perf_counter() - self.t0, self.iters)
+
+
+def run_softres(P, xstar, method, opts):
+    clock = Clock(xstar)
+    res = softres.minimize(P, np.zeros(P.d), method=method, tol=1e-13, maxiter=300, seed=0, callback=clock, **opts)
+    per_iter = (res.history["time"][-1] / max(res.nit, 1)) if res.nit else float("nan")
+    return clock.hit, per_iter
+
+
+def run_scipy(P, xstar, method):
+    clock = Clock(xstar)
+    kw = {"jac": P.grad}
+    if method == "trust-exact":
+        kw["hess"] = P.hess
+    elif method in ("Newton-CG", "trust-krylov"):
+        kw["hessp"] = P.hessp
+    opts = {"maxiter": 300}
+    opts |= {"xtol": 1e-14} if method == "Newton-CG" else {"gtol": 1e-30}
+    if method == "L-BFGS-B":
+        opts |= {"ftol": 0.0, "maxcor": 20}
+    try:
+        so.minimize(P.loss, np.zeros(P.d), method=method, callback=clock, options=opts, **kw)
+    except ValueError:  # a trial point outside the domain: scipy has no domain-aware line search
+        pass
+    return clock.hit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        cases = [(n, 50, None) for n in (10_000, 100_000)]
+    else:
+        cases = [(n, d, dens) for dens in (None, 0.01) for d in (50, 200) for n in (10_000, 100_000, 1_000_000)]
+    rows, per_iter = [], {}
+    bar = tqdm(total=len(cases) * (len(SOFTRES) + len(SCIPY)), desc="solver runs")
+    for n, d, dens in cases:
+        P = softres.random_problem(n, d, seed=0, density=dens, w=5.0)
+        xstar = optimum(P)
+        times = {}
+        for method, opts in SOFTRES:
+            times["softres " + method], per = run_softres(P, xstar, method, opts)
+            per_iter[(n, d, dens, method)] = per
+            bar.update()
+        for method in SCIPY:
+            times["scipy " + method] = run_scipy(P, xstar, method)
+            bar.update()
+        rows.append((n, d, dens, times))
+        del P
+    bar.close()
+    names = list(rows[0][3])
+    print(f"\nseconds (iterations) until ||x - x*|| <= {TARGET:g}; '-' = not reached within 300 iterations")
+    print(f"{'n':>8} {'d':>4} {'A':>7} | " + " | ".join(f"{m:>22}" for m in names) + " | best softres / best scipy")
+    for n, d, dens, times in rows:
+        cells = [f"{t[0]:>13.3f} ({t[1]:>4d})" if t else f"{'-':>20}" for t in times.values()]
+        best = {side: min([t[0] for k, t in times.items() if k.startswith(side) and t], default=np.inf)
+                for side in ("softres", "scipy")}
+        kind = "dense" if dens is None else "sparse"
+        print(f"{n:>8} {d:>4} {kind:>7} | " + " | ".join(f"{c:>22}" for c in cells)
+              + f" | {best['scipy'] / best['softres']:.1f}x faster")
+    print("\nmean seconds per iteration, sketch-newton vs exact newton")
+    for d in sorted({k[1] for k in per_iter}):
+        for dens in sorted({k[2] for k in per_iter if k[1] == d}, key=lambda v: v or 0):
+            ns = sorted({k[0] for k in per_iter if k[1] == d and k[2] == dens})
+            sk = [per_iter[(n, d, dens, "sketch-newton")] for n in ns]
+            ex = [per_iter[(n, d, dens, "newton")] for n in ns]
+            kind = "dense" if dens is None else "sparse"
+            for n, a, b in zip(ns, sk, ex, strict=True):
+                print(f"  d={d:>3} {kind:>6} n={n:>8}: sketch {a:.4f}  exact {b:.4f}  exact/sketch {b / a:.2f}")
+            if len(ns) > 1:
+                print(f"  d={d:>3} {kind:>6} log-log slope in n: sketch {loglog_slope(ns, sk):.2f}, "
+                      f"exact {loglog_slope(ns, ex):.2f}")
+
+
+if __name__ == "__main__":
+    main()
