@@ -17,22 +17,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
 import softres
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from softres.experiments._common import best_of
 
 
 def measure(n: int, d: int, density: float | None, repeat: int, d_products: bool) -> dict:

@@ -80,11 +80,6 @@ class SparseDiagonal:
     def nnz(self) -> int:
         return int(self.rows.size)
 
-    def toarray(self) -> np.ndarray:
-        out = np.zeros(self.n)
-        out[self.rows] = self.weights
-        return out
-
 
 def sparsify_diagonal(A, D: np.ndarray, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
                       rng: int | np.random.Generator | None = None) -> SparseDiagonal:
