@@ -11,8 +11,9 @@ of each against ``n``.
 
 Usage::
 
-    python benchmarks/bench_solvers.py           # n in {1e4, 1e5, 1e6}, d in {50, 200}, dense and sparse 1%
-    python benchmarks/bench_solvers.py --quick   # n in {1e4, 1e5}, d = 50, dense only
+    python benchmarks/bench_solvers.py                   # n in {1e4, 1e5, 1e6}, d in {50, 200}, dense and sparse 1%
+    python benchmarks/bench_solvers.py --col-range 100   # the same with column scales spanning 100x (ill-conditioned)
+    python benchmarks/bench_solvers.py --quick           # n in {1e4, 1e5}, d = 50, dense only
 """
 
 from __future__ import annotations
@@ -80,15 +81,19 @@ def run_scipy(P, xstar, method):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--col-range", type=float, default=1.0,
+                        help="ratio of the largest to the smallest column scale of A (conditioning)")
+    parser.add_argument("--dense-only", action="store_true")
     args = parser.parse_args()
     if args.quick:
         cases = [(n, 50, None) for n in (10_000, 100_000)]
     else:
-        cases = [(n, d, dens) for dens in (None, 0.01) for d in (50, 200) for n in (10_000, 100_000, 1_000_000)]
+        densities = (None,) if args.dense_only else (None, 0.01)
+        cases = [(n, d, dens) for dens in densities for d in (50, 200) for n in (10_000, 100_000, 1_000_000)]
     rows, per_iter = [], {}
     bar = tqdm(total=len(cases) * (len(SOFTRES) + len(SCIPY)), desc="solver runs")
     for n, d, dens in cases:
-        P = softres.random_problem(n, d, seed=0, density=dens, w=5.0)
+        P = softres.random_problem(n, d, seed=0, density=dens, w=5.0, col_range=args.col_range)
         xstar = optimum(P)
         times = {}
         for method, opts in SOFTRES:
@@ -102,7 +107,8 @@ def main() -> None:
         del P
     bar.close()
     names = list(rows[0][3])
-    print(f"\nseconds (iterations) until ||x - x*|| <= {TARGET:g}; '-' = not reached within 300 iterations")
+    print(f"\ncol_range = {args.col_range:g}; seconds (iterations) until ||x - x*|| <= {TARGET:g}; "
+          "'-' = not reached within 300 iterations")
     print(f"{'n':>8} {'d':>4} {'A':>7} | " + " | ".join(f"{m:>22}" for m in names) + " | best softres / best scipy")
     for n, d, dens, times in rows:
         cells = [f"{t[0]:>13.3f} ({t[1]:>4d})" if t else f"{'-':>20}" for t in times.values()]

@@ -28,6 +28,7 @@ def random_problem(
     w: float | None = 1.0,
     noise: float = 0.5,
     scale: float = 1.5,
+    col_range: float = 1.0,
 ) -> Problem:
     """A seeded random instance of Definition 1.4 with a planted point ``x_true``.
 
@@ -53,11 +54,17 @@ def random_problem(
         Size of the perturbation of ``b`` away from a reachable output, relative to ``1/n``.
     scale : float
         Typical size of the entries of ``Ax`` at unit ``x``.
+    col_range : float
+        Ratio between the largest and the smallest column scale of ``A`` (columns scaled
+        geometrically from 1 down to ``1/col_range``): 1 gives a well-conditioned Hessian, larger
+        values an ill-conditioned one, as features on different scales do.
     """
     if not (isinstance(n, int | np.integer) and isinstance(d, int | np.integer)) or n < 1 or d < 1:
         raise ValueError(f"n and d must be positive integers, got n={n!r}, d={d!r}")
     if density is not None and not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density!r}")
+    if not col_range >= 1.0:
+        raise ValueError(f"col_range must be >= 1, got {col_range!r}")
     rng = as_generator(seed)
     entry = scale / np.sqrt(d)
     if density is None:
@@ -66,6 +73,9 @@ def random_problem(
         A = sp.random_array((n, d), density=density, format="csr", rng=rng,
                             data_sampler=lambda size: rng.standard_normal(size))
         A = A * (entry / np.sqrt(density))
+    if col_range != 1.0:
+        cols = col_range ** -np.linspace(0.0, 1.0, d)
+        A = A * cols if density is None else sp.csr_array(A @ sp.diags_array(cols))
     x_true = rng.standard_normal(d)
     x_true /= np.linalg.norm(x_true)
     planted = Problem(A, np.zeros(n))
