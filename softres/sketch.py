@@ -64,7 +64,8 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
     R[np.diag_indices_from(R)] = np.where(diag < floor, floor, np.diag(R))
     G = rng.standard_normal((d, k)) / math.sqrt(k)
     Z = np.asarray(A @ np.linalg.solve(R, G))
-    return D * np.einsum("ij,ij->i", Z, Z)
+    # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
+    return np.minimum(D * np.einsum("ij,ij->i", Z, Z), 1.0)
 
 
 @dataclass(frozen=True)

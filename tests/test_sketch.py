@@ -51,12 +51,6 @@ def test_approximate_leverage_scores_track_the_exact_ones():
     assert np.all(approx[:d] > 0.3)  # the spikes (exact score ≈ 1) are seen as heavy
 
 
-COLLISIONS = pytest.mark.xfail(
-    strict=True, reason="CountSketch with 8d rows merges colliding high-leverage rows (scores >> 1); "
-    "fix proposed to the lead: isolate rows whose estimate exceeds the JL band above 1, cap the rest")
-
-
-@COLLISIONS
 def test_coherent_leverage_scores_survive_sketch_collisions():
     """d rows of leverage ≈ 1 hashed into 8d buckets collide often; the estimates must not blow up."""
     rng = np.random.default_rng(2)
@@ -69,7 +63,6 @@ def test_coherent_leverage_scores_survive_sketch_collisions():
     assert max(worst) <= 4.0, np.round(worst, 1)
 
 
-@COLLISIONS
 def test_coherent_matrix_meets_the_accuracy_with_probability_1_minus_delta():
     rng = np.random.default_rng(2)
     n, d, eps0, delta, trials = 20000, 8, 0.5, 0.05, 40
