@@ -76,6 +76,7 @@ class SparseDiagonal:
     weights: np.ndarray
     n: int
     draws: int
+    scores: np.ndarray | None = None  # the leverage-score estimates sampled by (None when exact)
 
     @property
     def nnz(self) -> int:
@@ -83,39 +84,73 @@ class SparseDiagonal:
 
 
 def sparsify_diagonal(A, D: np.ndarray, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
-                      rng: int | np.random.Generator | None = None) -> SparseDiagonal:
+                      rng: int | np.random.Generator | None = None, nonpositive: str = "raise",
+                      scores: np.ndarray | None = None, distortion: float = 1.0) -> SparseDiagonal:
     """Sample ``D̃`` with ``AᵀD̃A ≈ AᵀDA`` to relative accuracy ``ε₀`` (Lemma A.8).
 
     When the sample size ``s`` reaches ``n``, the exact diagonal is returned (sampling would only
     add noise).
 
+    Parameters
+    ----------
+    nonpositive : {"raise", "exact"}
+        Lemma A.8 needs ``D > 0``. ``"raise"`` refuses anything else; ``"exact"`` (beyond the
+        paper) samples the positive entries only and keeps the rows with ``D_i ≤ 0`` exactly, so
+        that ``AᵀD̃A − AᵀDA`` is within ``ε₀ AᵀD₊A`` (``D₊`` the positive part) with probability
+        ``1 − δ``; the exact rows cost ``O(d²)`` each.
+    scores : (n,) array, optional
+        Leverage-score estimates to sample by instead of computing new ones with
+        :func:`leverage_scores` (e.g. an earlier point's, rescaled: see ``distortion``).
+    distortion : float
+        A bound ``κ ≥ 1`` on how far ``scores`` may be from estimates made at ``D`` (the ratio of
+        the largest to the smallest ``scores_i / τ_i``); sampling by such estimates needs ``κ``
+        times the rows, so ``s`` is multiplied by ``κ``.
+
     Raises
     ------
     ValueError
-        If ``D`` has a non-positive or non-finite entry: Lemma A.8 needs a positive diagonal.
+        If ``D`` has a non-finite entry, or a non-positive one and ``nonpositive="raise"``.
     """
     D = np.asarray(D, dtype=float)
     n, d = A.shape
     if D.shape != (n,):
         raise ValueError(f"D must have length n = {n}, got shape {D.shape}")
-    if not np.all(np.isfinite(D)) or not np.all(D > 0):
+    if nonpositive not in ("raise", "exact"):
+        raise ValueError(f"nonpositive must be 'raise' or 'exact', got {nonpositive!r}")
+    if not np.all(np.isfinite(D)) or (nonpositive == "raise" and not np.all(D > 0)):
         bad = int(np.sum(~(D > 0)))
         raise ValueError(f"D must be positive (Lemma A.8); {bad} of {n} entries are not (min {np.min(D):.3g})")
-    s = sample_size(d, eps0, delta, C)
-    if s >= n:
+    if not distortion >= 1.0:
+        raise ValueError(f"distortion must be >= 1, got {distortion!r}")
+    s = math.ceil(sample_size(d, eps0, delta, C) * distortion)
+    keep = np.flatnonzero(D <= 0)
+    if s >= n or keep.size == n:
         return SparseDiagonal(np.arange(n), D.copy(), n, n)
     rng = as_generator(rng)
-    tau = leverage_scores(A, D, rng)
+    if scores is None:
+        tau = leverage_scores(A, np.maximum(D, 0.0), rng)  # rows kept exactly get score 0: never drawn
+    else:
+        tau = np.where(D > 0, np.asarray(scores, dtype=float), 0.0)
     p = tau / tau.sum()
     draws = rng.choice(n, size=s, p=p)
     rows, counts = np.unique(draws, return_counts=True)
-    return SparseDiagonal(rows, D[rows] * counts / (s * p[rows]), n, s)
+    weights = D[rows] * counts / (s * p[rows])
+    if keep.size:
+        order = np.argsort(np.concatenate([rows, keep]), kind="stable")
+        rows = np.concatenate([rows, keep])[order]
+        weights = np.concatenate([weights, D[keep]])[order]
+    return SparseDiagonal(rows, weights, n, s, tau)
 
 
 def sampled_gram(A, Dt: SparseDiagonal) -> np.ndarray:
-    """``Aᵀ D̃ A`` from the sampled rows only: ``O(nnz(D̃) d²)``."""
+    """``Aᵀ D̃ A`` from the sampled rows only: ``O(nnz(D̃) d²)``; weights of either sign."""
     As = A[Dt.rows]
     if sp.issparse(As):
         return np.asarray((As.T @ (sp.diags_array(Dt.weights) @ As)).toarray())
-    Ws = As * np.sqrt(Dt.weights)[:, None]
-    return Ws.T @ Ws
+    pos = Dt.weights > 0
+    Ws = As[pos] * np.sqrt(Dt.weights[pos])[:, None]
+    gram = Ws.T @ Ws
+    if not pos.all():
+        Wn = As[~pos] * np.sqrt(-Dt.weights[~pos])[:, None]
+        gram -= Wn.T @ Wn
+    return gram

@@ -125,19 +125,46 @@ def _pcg(hessp: Callable, g: np.ndarray, precond: Callable, rtol: float, maxiter
 
 
 class _Sketcher:
-    """The sketched Hessian ``H̃ = Aᵀ D̃ A + Aᵀ B_rank A`` of Algorithm 1 at one point."""
+    """The sketched Hessian ``H̃ = Aᵀ D̃ A + Aᵀ B_rank A`` of Algorithm 1 at one point.
 
-    def __init__(self, problem: Problem, eps0: float, delta: float, C: float, rng: np.random.Generator):
+    ``nonpositive="stop"`` ends the run where ``B_diag + W²`` is not positive (Lemma A.8's
+    assumption fails); ``"exact"`` keeps those rows exactly and samples the rest.
+
+    Leverage scores of ``D^{1/2}A`` move little when ``D`` does: if ``D = γ ∘ D₀`` with
+    ``γ ∈ [γ_min, γ_max]``, then ``AᵀDA`` lies between ``γ_min AᵀD₀A`` and ``γ_max AᵀD₀A``, so the scores
+    at ``D`` are within ``κ = γ_max/γ_min`` of ``γ_i τ_i(D₀)`` (up to a common factor). While
+    ``κ ≤ score_reuse``, the last fresh estimates are rescaled by ``γ`` and the sample grows by ``κ``
+    (Lemma A.8 with ``κ``-approximate scores) instead of passing over ``A`` twice more for new ones.
+    """
+
+    def __init__(self, problem: Problem, eps0: float, delta: float, C: float, rng: np.random.Generator,
+                 nonpositive: str = "stop", score_reuse: float = 1.0):
         self.problem, self.eps0, self.delta, self.C, self.rng = problem, eps0, delta, C, rng
+        self.nonpositive, self.score_reuse, self.saved = nonpositive, score_reuse, None
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+    def __call__(self, x: np.ndarray, info: dict) -> np.ndarray:
         P = self.problem
         D = P.B_diag(x) + P.w2
-        if not np.all(D > 0):
-            raise _Stop(4, f"B_diag(x) + w² has {int(np.sum(~(D > 0)))} non-positive entries "
-                           f"(min {float(D.min()):.3g}): Lemma A.8 needs a positive diagonal; increase w")
-        Dt = sparsify_diagonal(P.A, D, eps0=self.eps0, delta=self.delta, C=self.C, rng=self.rng)
-        return sampled_gram(P.A, Dt) + P.hess_rank2(x), Dt.nnz
+        positive = D > 0
+        bad = int(D.size - np.count_nonzero(positive))
+        if bad and self.nonpositive == "stop":
+            raise _Stop(4, f"B_diag(x) + w² has {bad} non-positive entries (min {float(D.min()):.3g}): "
+                           "Lemma A.8 needs a positive diagonal; increase w, or pass nonpositive='exact'")
+        scores, kappa = None, 1.0
+        if self.saved is not None:
+            D0, tau0 = self.saved
+            both = positive & (D0 > 0)
+            if np.array_equal(both, positive):  # no row became positive since the fresh scores
+                gamma = D[both] / D0[both]
+                spread = float(gamma.max() / gamma.min())
+                if spread <= self.score_reuse:
+                    scores, kappa = np.where(positive, tau0 * D / np.where(D0 > 0, D0, 1.0), 0.0), spread
+        Dt = sparsify_diagonal(P.A, D, eps0=self.eps0, delta=self.delta, C=self.C, rng=self.rng,
+                               nonpositive="exact", scores=scores, distortion=kappa)
+        if scores is None and Dt.scores is not None:
+            self.saved = (D.copy(), Dt.scores)
+        info["hess_rows"], info["exact_rows"] = Dt.nnz, bad
+        return sampled_gram(P.A, Dt) + P.hess_rank2(x)
 
 
 def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any]) -> dict[str, Any]:
@@ -147,18 +174,24 @@ def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     if not (isinstance(maxiter, int | np.integer) and maxiter >= 1):
         raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-    allowed = {"sketch-newton": {"eps0", "delta", "C"}, "newton-cg": {"eps0", "delta", "C", "cg_maxiter", "refresh_cg"},
+    allowed = {"sketch-newton": {"eps0", "delta", "C", "nonpositive", "score_reuse"},
+               "newton-cg": {"eps0", "delta", "C", "score_reuse", "cg_maxiter", "refresh_cg"},
                "newton": set(), "gd": set(), "lbfgs": set()}[method]
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for method {method!r}; allowed: {sorted(allowed)}")
-    opts = {"eps0": 0.1, "delta": 0.05, "C": 1.0, "cg_maxiter": 50, "refresh_cg": 5} | options
+    opts = {"eps0": 0.1, "delta": 0.05, "C": 1.0, "nonpositive": "stop", "score_reuse": 1.0, "cg_maxiter": 50,
+            "refresh_cg": 5} | options
     if not 0 < opts["eps0"] < 1:
         raise ValueError(f"eps0 must be in (0, 1), got {opts['eps0']!r}")
     if not 0 < opts["delta"] < 1:
         raise ValueError(f"delta must be in (0, 1), got {opts['delta']!r}")
     if not opts["C"] > 0:
         raise ValueError(f"C must be positive, got {opts['C']!r}")
+    if not (isinstance(opts["score_reuse"], int | float) and 1 <= opts["score_reuse"] < math.inf):
+        raise ValueError(f"score_reuse must be a finite number >= 1, got {opts['score_reuse']!r}")
+    if opts["nonpositive"] not in ("stop", "exact"):
+        raise ValueError(f"nonpositive must be 'stop' or 'exact', got {opts['nonpositive']!r}")
     for key in ("cg_maxiter", "refresh_cg"):
         if not (isinstance(opts[key], int) and opts[key] >= 1):
             raise ValueError(f"{key} must be a positive integer, got {opts[key]!r}")
@@ -189,7 +222,14 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         Called as ``callback(x)`` after each iteration.
     **options
         ``eps0`` (default 0.1), ``delta`` (0.05), ``C`` (1.0): the sketch's accuracy, failure
-        probability and sample-size constant (Lemma A.8); for ``"newton-cg"`` also ``cg_maxiter``
+        probability and sample-size constant (Lemma A.8); ``nonpositive`` (``"stop"``): where
+        ``B_diag + W²`` is not positive, ``"stop"`` ends with ``status=4`` (the paper's assumption
+        fails), ``"exact"`` keeps those rows exactly and samples the rest (beyond the paper;
+        ``"newton-cg"`` always does this, a preconditioner only has to be positive definite);
+        ``score_reuse`` (1.0, i.e. fresh leverage scores at every iterate as in Algorithm 1): up to
+        this spread ``max(D/D₀)/min(D/D₀)`` of the diagonal since the last fresh scores, rescale
+        those instead (two passes over ``A`` saved, ``s`` multiplied by the spread);
+        for ``"newton-cg"`` also ``cg_maxiter``
         (50) and ``refresh_cg`` (5): the sketched preconditioner is reused until CG needs more than
         ``refresh_cg`` iterations.
 
@@ -213,7 +253,8 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
     if method == "lbfgs":
         return _lbfgs(problem, x, tol, maxiter, callback)
     rng = as_generator(seed)
-    sketcher = _Sketcher(problem, opts["eps0"], opts["delta"], opts["C"], rng)
+    sketcher = _Sketcher(problem, opts["eps0"], opts["delta"], opts["C"], rng,
+                         "exact" if method == "newton-cg" else opts["nonpositive"], opts["score_reuse"])
 
     precond: dict[str, Any] = {"factor": None, "cg_iters": 0}
 
@@ -226,14 +267,12 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
             info["hess_rows"] = problem.n
             return -_chol_solve(factor, g)
         if method == "sketch-newton":
-            Ht, info["hess_rows"] = sketcher(x)
-            factor, info["shift"] = _pd_factor(Ht)
+            factor, info["shift"] = _pd_factor(sketcher(x, info))
             return -_chol_solve(factor, g)
         # newton-cg: the sketched Hessian only preconditions CG, so it may be reused from an earlier
         # iterate while CG still converges quickly; it is refreshed once CG needs many iterations.
         if precond["factor"] is None or precond["cg_iters"] > opts["refresh_cg"]:
-            Ht, info["hess_rows"] = sketcher(x)
-            precond["factor"], info["shift"] = _pd_factor(Ht)
+            precond["factor"], info["shift"] = _pd_factor(sketcher(x, info))
         gnorm = float(np.linalg.norm(g))
         precond.setdefault("gnorm0", gnorm)  # the first call sees the gradient at x0
         forcing = min(0.5, math.sqrt(gnorm / precond["gnorm0"]))
@@ -253,7 +292,7 @@ def _descent_loop(fun, grad, direction, x, tol, maxiter, callback, gd=False) -> 
     t0 = time.perf_counter()
     f = _safe(fun, x)
     g = None
-    status, detail, nit, shifts = 1, "", 0, 0
+    status, detail, nit, shifts, kept = 1, "", 0, 0, 0
     if not math.isfinite(f):
         return _result(x, f, None, 0, 3, "x0: alpha(x0) <= 0 or the loss overflows", hist)
     try:
@@ -262,7 +301,7 @@ def _descent_loop(fun, grad, direction, x, tol, maxiter, callback, gd=False) -> 
         scale = 1.0
         for nit in range(maxiter + 1):
             gnorm = float(np.linalg.norm(g))
-            info = {"hess_rows": 0, "cg_iters": 0, "shift": 0.0}
+            info = {"hess_rows": 0, "cg_iters": 0, "shift": 0.0, "exact_rows": 0}
             if nit == 0:
                 _record(hist, f, gnorm, 0.0, t0, 0, 0)
             if gnorm <= gtol:
@@ -277,6 +316,7 @@ def _descent_loop(fun, grad, direction, x, tol, maxiter, callback, gd=False) -> 
             if gd:
                 scale = 2.0 * scale * step / max(float(np.linalg.norm(p)), 1e-300)
             shifts += info["shift"] > 0
+            kept += info["exact_rows"] > 0
             x = x_new
             g = np.asarray(grad(x), dtype=float)
             _record(hist, f, float(np.linalg.norm(g)), step, t0, info["hess_rows"], info["cg_iters"])
@@ -288,6 +328,8 @@ def _descent_loop(fun, grad, direction, x, tol, maxiter, callback, gd=False) -> 
     message = _STATUS[status] + (f": {detail}" if detail else "")
     if shifts:
         message += f" ({shifts} iteration(s) shifted an indefinite Hessian to make it positive definite)"
+    if kept:
+        message += f" ({kept} iteration(s) kept rows with B_diag + w² <= 0 exactly instead of sampling them)"
     return _result(x, f, g, nit, status, message, hist)
 
 

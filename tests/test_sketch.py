@@ -160,16 +160,101 @@ def test_reproducible_from_a_seed_and_global_state_untouched():
     assert np.array_equal(state, np.random.get_state()[1])  # noqa: NPY002
 
 
-def test_solvers_report_a_diagonal_that_is_not_positive():
-    """Too small w: B_diag + w² < 0 at x0, so Algorithm 1 has nothing valid to sample; it says so."""
+def small_w_problem():
+    """Too small w: B_diag + w² < 0 at x_true (a target far above f where e^{Ax} is largest)."""
     base = softres.random_problem(2000, 4, seed=12, w=None)
     b = base.b.copy()
-    b[np.argmax(base.A @ base.x_true)] += 1.0  # a target far above f where e^{Ax} is largest
+    b[np.argmax(base.A @ base.x_true)] += 1.0
     P = softres.Problem(base.A, b, 1e-6)
-    D = P.B_diag(base.x_true) + P.w2
-    assert D.min() < 0  # the premise: Lemma A.8's diagonal is not positive here
-    for method in ("sketch-newton", "newton-cg"):
-        res = minimize(P, base.x_true, method=method, eps0=0.5, seed=0)
-        assert not res.success and res.status == 4, res.message
-        assert "non-positive" in res.message and "increase w" in res.message
-        assert np.array_equal(res.x, base.x_true) and np.isfinite(res.fun)
+    assert (P.B_diag(base.x_true) + P.w2).min() < 0  # the premise: Lemma A.8's diagonal is not positive here
+    return P, base.x_true
+
+
+def test_solvers_report_a_diagonal_that_is_not_positive():
+    """Algorithm 1 has nothing valid to sample; by default it stops and says so."""
+    P, x0 = small_w_problem()
+    res = minimize(P, x0, method="sketch-newton", eps0=0.5, seed=0)
+    assert not res.success and res.status == 4, res.message
+    assert "non-positive" in res.message and "increase w" in res.message
+    assert np.array_equal(res.x, x0) and np.isfinite(res.fun)
+
+
+def test_nonpositive_rows_kept_exactly():
+    """nonpositive="exact": rows with D_i <= 0 enter exactly, the rest is sampled (beyond the paper).
+
+    One target raised far above f makes one row of B_diag + w² negative while ∇²L stays positive
+    definite (the situation of a large n with w_i = w/n).
+    """
+    base = softres.random_problem(3000, 6, seed=12, w=3.0)
+    b = base.b.copy()
+    b[np.argmax(base.A @ base.x_true)] += 0.05
+    P = softres.Problem(base.A, b, base.w)
+    x0 = np.zeros(P.d)
+    xstar = minimize(P, x0, method="newton", tol=1e-14).x
+    assert np.sum(P.B_diag(xstar) + P.w2 <= 0) == 1 and np.linalg.eigvalsh(P.hess(xstar))[0] > 0
+    assert minimize(P, x0, method="sketch-newton", eps0=0.5, seed=0).status == 4
+    for method, opts in (("sketch-newton", {"nonpositive": "exact"}), ("newton-cg", {})):
+        res = minimize(P, x0, method=method, eps0=0.5, seed=0, tol=1e-12, **opts)
+        assert res.success, res.message
+        assert "exactly instead of sampling" in res.message
+        assert np.linalg.norm(res.x - xstar) <= 1e-8
+    with pytest.raises(ValueError, match="nonpositive must be"):
+        minimize(P, x0, method="sketch-newton", nonpositive="clip")
+
+
+def test_signed_sampling_is_accurate_against_the_positive_part():
+    P = softres.random_problem(30000, 8, seed=18, w=3.0)
+    D = P.B_diag(P.x_true) + P.w2
+    neg = np.random.default_rng(19).choice(P.n, size=40, replace=False)
+    D[neg] = -D[neg]
+    exact, positive = P.gram(D), P.gram(np.maximum(D, 0))
+    for seed in range(5):
+        Dt = sketch.sparsify_diagonal(P.A, D, eps0=0.3, delta=0.05, rng=seed, nonpositive="exact")
+        assert Dt.draws < P.n and set(neg.tolist()) <= set(Dt.rows.tolist())
+        np.testing.assert_array_equal(Dt.weights[np.isin(Dt.rows, neg)], D[np.sort(neg)])
+        err = sketch.sampled_gram(P.A, Dt) - exact  # only the sampled positive part is in error
+        lam = np.linalg.eigvalsh(np.linalg.solve(np.linalg.cholesky(positive), np.linalg.solve(
+            np.linalg.cholesky(positive), err).T))
+        assert np.abs(lam).max() <= 0.3
+    with pytest.raises(ValueError, match="must be positive"):
+        sketch.sparsify_diagonal(P.A, D)
+
+
+def test_rescaled_scores_from_an_earlier_diagonal_keep_the_accuracy():
+    """Scores τ(D₀) rescaled by γ = D/D₀, with s grown by κ = max γ / min γ, still meet (1 ± ε₀) w.p. 1 − δ."""
+    P = softres.random_problem(20000, 10, seed=13, w=3.0)
+    D0 = P.B_diag(P.x_true) + P.w2
+    D = P.B_diag(P.x_true + 0.1 * np.random.default_rng(14).standard_normal(P.d) / np.sqrt(P.d)) + P.w2
+    gamma = D / D0
+    kappa = float(gamma.max() / gamma.min())
+    assert 1.05 < kappa < 4  # a real change of the diagonal
+    tau0 = sketch.sparsify_diagonal(P.A, D0, eps0=0.3, delta=0.1, rng=15).scores
+    exact = P.gram(D)
+    rng = np.random.default_rng(16)
+    trials, fails = 100, 0
+    for _ in range(trials):
+        Dt = sketch.sparsify_diagonal(P.A, D, eps0=0.3, delta=0.1, rng=rng, scores=tau0 * gamma, distortion=kappa)
+        assert Dt.draws == math.ceil(sketch.sample_size(P.d, 0.3, 0.1) * kappa)
+        fails += bounds.spectral_error(exact, sketch.sampled_gram(P.A, Dt)) > 0.3
+    assert fails <= 0.1 * trials, fails
+    with pytest.raises(ValueError, match="distortion must be >= 1"):
+        sketch.sparsify_diagonal(P.A, D, scores=tau0, distortion=0.5)
+
+
+def test_score_reuse_skips_the_passes_and_still_converges(monkeypatch):
+    P = softres.random_problem(30000, 12, seed=17, w=3.0)
+    calls = []
+    fresh = sketch.leverage_scores
+    monkeypatch.setattr(sketch, "leverage_scores", lambda *a, **k: calls.append(1) or fresh(*a, **k))
+    xstar = minimize(P, np.zeros(P.d), method="newton", tol=1e-14).x
+    runs = {}
+    for reuse in (1.0, 2.0):
+        calls.clear()
+        res = minimize(P, np.zeros(P.d), method="sketch-newton", tol=1e-12, seed=0, eps0=0.3, score_reuse=reuse)
+        assert res.success, res.message
+        assert np.linalg.norm(res.x - xstar) <= 1e-8
+        runs[reuse] = (len(calls), res.nit)
+    assert runs[1.0][0] == runs[1.0][1]  # Algorithm 1: fresh scores at every iterate
+    assert runs[2.0][0] < runs[2.0][1] / 2, runs
+    with pytest.raises(ValueError, match="score_reuse must be"):
+        minimize(P, np.zeros(P.d), method="sketch-newton", score_reuse=0.5)
