@@ -114,7 +114,8 @@ def psd_constant_C(n: int, R: float, beta: float, b_norm: float = 1.0) -> float:
     * ``‖B_rank‖ ≤ β⁻² (F² ‖v‖² + 2 ‖v‖ ‖p‖)`` with ``‖v‖ ≤ √n V`` and
       ``‖p‖ ≤ V (2F + ‖b‖ + √n ‖c‖ F)``,
 
-    and ``C`` is their sum.
+    and ``C`` is their sum. ``b_norm`` is ``‖b‖₂``; its default 1 assumes a target of at most unit
+    norm (a probability vector, like ``f``, has ``‖b‖₂ ≤ 1``): pass the actual norm otherwise.
     """
     if beta <= 0:
         raise ValueError(f"beta must be positive, got {beta!r}")

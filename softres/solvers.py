@@ -354,16 +354,22 @@ def _lbfgs(problem: Problem, x: np.ndarray, tol: float, maxiter: int, callback) 
     if not problem.in_domain(x):
         return _result(x, math.inf, None, 0, 3, _STATUS[3], hist)
     last = {"x": x.copy()}
+    evals: dict[str, Any] = {}  # the last evaluation: the history then costs no extra pass over A
 
     def fun(z):
         try:
-            return problem.loss(z), problem.grad(z)
+            f, g = problem.loss(z), problem.grad(z)
         except ValueError:
             return 1e300, np.zeros_like(z)
+        evals.update(x=z.copy(), f=f, g=g.copy())
+        return f, g
 
     def record(z):
-        g = problem.grad(z)
-        _record(hist, problem.loss(z), float(np.linalg.norm(g)), float(np.linalg.norm(z - last["x"])), t0, 0, 0)
+        if "x" in evals and np.array_equal(evals["x"], z):
+            f, g = evals["f"], evals["g"]
+        else:
+            f, g = problem.loss(z), problem.grad(z)
+        _record(hist, f, float(np.linalg.norm(g)), float(np.linalg.norm(z - last["x"])), t0, 0, 0)
         last["x"] = z.copy()
         if callback is not None:
             callback(z.copy())
