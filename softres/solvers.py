@@ -381,7 +381,11 @@ def _lbfgs(problem: Problem, x: np.ndarray, tol: float, maxiter: int, callback) 
     g = problem.grad(res.x)
     gnorm = float(np.linalg.norm(g))
     status = 0 if gnorm <= gtol else (1 if res.nit >= maxiter else 2)
-    message = _STATUS[status] + ("" if status == 0 else f" (L-BFGS-B: {res.message}; |grad| = {gnorm:.3g})")
+    message = _STATUS[status]
+    if status == 2:  # L-BFGS-B's line search compares loss values, which stop decreasing in floating point
+        message = "line search failed: L-BFGS-B found no step that lowers the computed loss"
+    if status:
+        message += f" (L-BFGS-B: {res.message}; |grad| = {gnorm:.3g}, {gnorm / hist['grad_norm'][0]:.2g} |grad(x0)|)"
     return _result(res.x, problem.loss(res.x), g, res.nit, status, message, hist)
 
 

@@ -254,15 +254,26 @@ def test_state_is_cached_per_point(monkeypatch):
     assert P.loss(x) != x_before
 
 
-def test_gram_mixed_signs_matches_dense_product():
+@pytest.mark.parametrize("block_rows", [None, 1, 7, 64])
+def test_gram_mixed_signs_matches_dense_product(monkeypatch, block_rows):
+    import softres.problem
+
+    if block_rows is not None:  # several row blocks, some all-positive, some mixed, one partial
+        monkeypatch.setattr(softres.problem, "_GRAM_BLOCK_BYTES", 8 * 7 * block_rows)
     rng = np.random.default_rng(5)
     A = rng.standard_normal((300, 7))
     D = rng.standard_normal(300)
     D[:20] = 0.0
+    D[100:164] = np.abs(D[100:164])
     P = Problem(A, np.zeros(300))
     close(P.gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
-    close(Problem(sp.csr_array(A), np.zeros(300)).gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
     close(P.gram(np.abs(D)), A.T @ (np.abs(D)[:, None] * A), rtol=1e-12)
+    wide = rng.standard_normal((300, 20))
+    for M, layout in ((A, "csc"), (wide, "csr")):  # fewer than 16 nonzeros per row: stored by column
+        for fmt in ("csr", "csc", "coo"):
+            S = Problem(sp.csr_array(M).asformat(fmt), np.zeros(300))
+            assert S.A.format == layout
+            close(S.gram(D), M.T @ (D[:, None] * M), rtol=1e-12)
 
 
 @settings(max_examples=200, deadline=None)
