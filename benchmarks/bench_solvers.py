@@ -34,7 +34,8 @@ TARGET = 1e-8
 # at most 2x and keeps rows with B_diag + w² <= 0 exactly (both beyond the paper's Algorithm 1).
 SOFTRES = [("newton", "newton", {}), ("sketch-newton", "sketch-newton", {"eps0": 0.5}),
            ("sketch-newton+", "sketch-newton", {"eps0": 0.5, "score_reuse": 2.0, "nonpositive": "exact"}),
-           ("newton-cg", "newton-cg", {"eps0": 0.5, "score_reuse": 2.0}), ("lbfgs", "lbfgs", {})]
+           ("newton-cg", "newton-cg", {"eps0": 0.5, "score_reuse": 2.0}),
+           ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", "lbfgs", {})]
 SCIPY = ["trust-exact", "Newton-CG", "trust-krylov", "L-BFGS-B"]
 
 

@@ -14,6 +14,10 @@ per-iteration ``history``. Methods:
 ``"newton-cg"``
     inexact Newton (beyond the paper): conjugate gradients on the exact Hessian through
     ``hessp`` (``O(nnz(A))`` each), preconditioned by the sketched Hessian;
+``"sketch-lbfgs"``
+    L-BFGS (beyond the paper) whose initial inverse Hessian is the sketched Hessian of Algorithm 1
+    at ``x0``: a quasi-Newton method that costs one loss and one gradient per iteration and is
+    insensitive to the conditioning of ``A`` (the sketch absorbs it);
 ``"gd"``, ``"lbfgs"``
     baselines: gradient descent with Armijo backtracking, and scipy's L-BFGS-B.
 
@@ -40,7 +44,7 @@ from softres.sketch import sampled_gram, sparsify_diagonal
 
 __all__ = ["METHODS", "minimize", "newton_method"]
 
-METHODS = ("newton", "sketch-newton", "newton-cg", "gd", "lbfgs")
+METHODS = ("newton", "sketch-newton", "newton-cg", "sketch-lbfgs", "gd", "lbfgs")
 
 _STATUS = {0: "converged: |grad L(x)| <= tol * |grad L(x0)|", 1: "maximum number of iterations reached",
            2: "line search failed: no acceptable step inside the domain",
@@ -167,6 +171,43 @@ class _Sketcher:
         return sampled_gram(P.A, Dt) + P.hess_rank2(x)
 
 
+class _LBFGSDirection:
+    """L-BFGS directions (two-loop recursion) with ``H₀ = H̃(x₀)⁻¹``, the sketched Hessian at the start.
+
+    The usual L-BFGS scales the identity by ``sᵀy / yᵀy``; a Hessian whose spectrum follows the
+    column scales of ``A`` then takes many iterations to learn. Starting from the sketched Hessian
+    (Lemma A.8, accurate to ``1 ± ε₀`` at ``x₀``) the pairs only have to learn how the Hessian
+    moves along the path. Pairs with ``sᵀy ≤ 0`` (possible without a Wolfe line search, or where
+    ``L`` is not convex) are skipped.
+    """
+
+    def __init__(self, sketcher: _Sketcher, memory: int) -> None:
+        self.sketcher, self.memory = sketcher, memory
+        self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.factor: np.ndarray | None = None
+        self.last: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, x: np.ndarray, g: np.ndarray, info: dict) -> np.ndarray:
+        if self.factor is None:
+            self.factor, info["shift"] = _pd_factor(self.sketcher(x, info))
+        elif self.last is not None:
+            s, y = x - self.last[0], g - self.last[1]
+            sy = float(s @ y)
+            if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
+                self.pairs = [*self.pairs, (s, y, 1.0 / sy)][-self.memory:]
+        self.last = (x.copy(), g.copy())
+        q = g.copy()
+        coeffs = []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * float(s @ q)
+            coeffs.append(a)
+            q -= a * y
+        r = _chol_solve(self.factor, q)
+        for (s, y, rho), a in zip(self.pairs, reversed(coeffs), strict=True):
+            r += (a - rho * float(y @ r)) * s
+        return -r
+
+
 def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any]) -> dict[str, Any]:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -176,12 +217,13 @@ def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any
         raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
     allowed = {"sketch-newton": {"eps0", "delta", "C", "nonpositive", "score_reuse"},
                "newton-cg": {"eps0", "delta", "C", "score_reuse", "cg_maxiter", "refresh_cg"},
+               "sketch-lbfgs": {"eps0", "delta", "C", "memory"},
                "newton": set(), "gd": set(), "lbfgs": set()}[method]
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for method {method!r}; allowed: {sorted(allowed)}")
     opts = {"eps0": 0.1, "delta": 0.05, "C": 1.0, "nonpositive": "stop", "score_reuse": 1.0, "cg_maxiter": 50,
-            "refresh_cg": 5} | options
+            "refresh_cg": 5, "memory": 20} | options
     if not 0 < opts["eps0"] < 1:
         raise ValueError(f"eps0 must be in (0, 1), got {opts['eps0']!r}")
     if not 0 < opts["delta"] < 1:
@@ -192,7 +234,7 @@ def _check_options(method: str, tol: float, maxiter: int, options: dict[str, Any
         raise ValueError(f"score_reuse must be a finite number >= 1, got {opts['score_reuse']!r}")
     if opts["nonpositive"] not in ("stop", "exact"):
         raise ValueError(f"nonpositive must be 'stop' or 'exact', got {opts['nonpositive']!r}")
-    for key in ("cg_maxiter", "refresh_cg"):
+    for key in ("cg_maxiter", "refresh_cg", "memory"):
         if not (isinstance(opts[key], int) and opts[key] >= 1):
             raise ValueError(f"{key} must be a positive integer, got {opts[key]!r}")
     return opts
@@ -209,15 +251,16 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
     x0 : (d,) array_like
         Starting point; must satisfy ``α(x0) > 0``.
     method : str
-        ``"newton"``, ``"sketch-newton"`` (Algorithm 1), ``"newton-cg"``, ``"gd"`` or ``"lbfgs"``.
+        ``"newton"``, ``"sketch-newton"`` (Algorithm 1), ``"newton-cg"``, ``"sketch-lbfgs"``, ``"gd"`` or
+        ``"lbfgs"``.
     tol : float
         Stop when ``‖∇L(x)‖₂ ≤ tol · ‖∇L(x₀)‖₂``. The test is relative because the loss's scale
         varies with ``n`` (``f`` sums to one, so its curvature is of order ``1/n²``).
     maxiter : int
         Iteration limit.
     seed : int or numpy.random.Generator, optional
-        Randomness of the sketch (``"sketch-newton"``, ``"newton-cg"``); the global ``np.random``
-        state is never used.
+        Randomness of the sketch (``"sketch-newton"``, ``"newton-cg"``, ``"sketch-lbfgs"``); the
+        global ``np.random`` state is never used.
     callback : callable, optional
         Called as ``callback(x)`` after each iteration.
     **options
@@ -231,7 +274,8 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         those instead (two passes over ``A`` saved, ``s`` multiplied by the spread);
         for ``"newton-cg"`` also ``cg_maxiter``
         (50) and ``refresh_cg`` (5): the sketched preconditioner is reused until CG needs more than
-        ``refresh_cg`` iterations.
+        ``refresh_cg`` iterations; for ``"sketch-lbfgs"`` also ``memory`` (20), the number of
+        curvature pairs kept.
 
     Returns
     -------
@@ -254,7 +298,10 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         return _lbfgs(problem, x, tol, maxiter, callback)
     rng = as_generator(seed)
     sketcher = _Sketcher(problem, opts["eps0"], opts["delta"], opts["C"], rng,
-                         "exact" if method == "newton-cg" else opts["nonpositive"], opts["score_reuse"])
+                         opts["nonpositive"] if method == "sketch-newton" else "exact", opts["score_reuse"])
+    if method == "sketch-lbfgs":
+        return _descent_loop(problem.loss, problem.grad, _LBFGSDirection(sketcher, opts["memory"]), x, tol,
+                             maxiter, callback)
 
     precond: dict[str, Any] = {"factor": None, "cg_iters": 0}
 

@@ -35,7 +35,7 @@ def case(request):
     return P, x0, reference_optimum(P, x0)
 
 
-@pytest.mark.parametrize("method", ["newton", "sketch-newton", "newton-cg"])
+@pytest.mark.parametrize("method", ["newton", "sketch-newton", "newton-cg", "sketch-lbfgs"])
 def test_newton_type_methods_reach_the_optimum(case, method):
     P, x0, xstar = case
     opts = {} if method == "newton" else {"eps0": 0.3}
@@ -147,6 +147,8 @@ def test_near_the_boundary_no_nan_and_a_reason():
     (dict(method="sketch-newton", delta=0.0), "delta must be in"),
     (dict(method="sketch-newton", C=-1.0), "C must be positive"),
     (dict(method="newton-cg", cg_maxiter=0), "cg_maxiter must be"),
+    (dict(method="sketch-lbfgs", memory=0), "memory must be"),
+    (dict(method="lbfgs", memory=5), "unknown option"),
     (dict(method="newton", eps0=0.1), "unknown option"),
 ])
 def test_bad_options_raise(kwargs, pattern):
@@ -155,6 +157,22 @@ def test_bad_options_raise(kwargs, pattern):
         minimize(P, np.zeros(3), **kwargs)
     with pytest.raises(ValueError, match="x0 must be a 1-D array of length 3"):
         minimize(P, np.zeros(4))
+
+
+def test_sketch_lbfgs_is_insensitive_to_the_conditioning_of_A():
+    """Column scales spanning 1e3 (cond(AᵀA) ≈ 1e6): plain L-BFGS-B crawls, the sketched start does not."""
+    counts = {}
+    for col_range in (1.0, 1e3):
+        P = softres.random_problem(4000, 15, seed=21, w=3.0, col_range=col_range)
+        x0 = np.zeros(P.d)
+        xstar = reference_optimum(P, x0)
+        res = minimize(P, x0, method="sketch-lbfgs", eps0=0.5, tol=1e-12, maxiter=200, seed=0)
+        assert res.success and np.linalg.norm(res.x - xstar) <= 1e-8 * max(1.0, np.linalg.norm(xstar))
+        plain = minimize(P, x0, method="lbfgs", tol=1e-6, maxiter=200)
+        counts[col_range] = (res.nit, plain.nit, plain.success)
+    (sk_well, _, _), (sk_ill, plain_ill, plain_ok) = counts[1.0], counts[1e3]
+    assert sk_ill <= 2 * sk_well + 5, counts
+    assert not plain_ok or plain_ill > 3 * sk_ill, counts
 
 
 def test_usable_as_a_scipy_custom_method(case):

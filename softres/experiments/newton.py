@@ -26,7 +26,8 @@ def _errors(P, x0, xstar, method, **kw):
 
 
 RUNS = [("newton", {}), ("sketch-newton", {"eps0": 0.1}), ("sketch-newton", {"eps0": 0.3}),
-        ("sketch-newton", {"eps0": 0.5}), ("newton-cg", {"eps0": 0.5}), ("lbfgs", {}), ("gd", {})]
+        ("sketch-newton", {"eps0": 0.5}), ("newton-cg", {"eps0": 0.5}),
+        ("sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", {}), ("gd", {})]
 
 
 def convergence(rng: np.random.Generator, n: int = 50_000, d: int = 20) -> dict:
