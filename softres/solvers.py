@@ -178,19 +178,20 @@ class _LBFGSDirection:
     column scales of ``A`` then takes many iterations to learn. Starting from the sketched Hessian
     (Lemma A.8, accurate to ``1 ± ε₀`` at ``x₀``) the pairs only have to learn how the Hessian
     moves along the path. Pairs with ``sᵀy ≤ 0`` (possible without a Wolfe line search, or where
-    ``L`` is not convex) are skipped.
+    ``L`` is not convex) are skipped. The recursion is written out because scipy's L-BFGS-B takes
+    no initial Hessian, and because softres's line search must keep ``α(x) > 0``.
     """
 
     def __init__(self, sketcher: _Sketcher, memory: int) -> None:
         self.sketcher, self.memory = sketcher, memory
         self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
         self.factor: np.ndarray | None = None
-        self.last: tuple[np.ndarray, np.ndarray] | None = None
+        self.last = (np.empty(0), np.empty(0))  # the previous (x, g), set by the first call
 
     def __call__(self, x: np.ndarray, g: np.ndarray, info: dict) -> np.ndarray:
         if self.factor is None:
             self.factor, info["shift"] = _pd_factor(self.sketcher(x, info))
-        elif self.last is not None:
+        else:
             s, y = x - self.last[0], g - self.last[1]
             sy = float(s @ y)
             if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
