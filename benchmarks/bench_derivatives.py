@@ -35,7 +35,7 @@ def measure(n: int, d: int, density: float | None, repeat: int, d_products: bool
     x = P.x_true
     y = rng.standard_normal(n)
     s = rng.standard_normal(d)
-    D = P.B_diag(x) + P.w**2
+    D = P.hess_diag(x)
 
     def grad_cold():
         P._state = None  # pay for A @ x, as a fresh point does

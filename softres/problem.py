@@ -16,22 +16,15 @@ nothing overflows even for ``max(Ax) = 1e4``.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from softres._validate import as_matrix, as_vector, check_finite_scalar
+from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
+from softres._validate import as_vector, check_real, read_only
 
 __all__ = ["CSC_MAX_ROW_NNZ", "MAX_DENSE_B", "DomainError", "Problem"]
-
-#: A sparse ``A`` with fewer nonzeros per row than this is stored as ``csc_array`` (see :class:`Problem`).
-CSC_MAX_ROW_NNZ = 16
-
-#: Bytes of scaled rows of a dense ``A`` per BLAS call in :meth:`Problem.gram`. Blocks the size of a 1 MB
-#: L2 cache were the fastest of 1, 2, 4 MB and a single n × d product for most shapes tried
-#: (n = 1e4 to 1e6, d = 50 to 200; within 10% of the best for the others).
-_GRAM_BLOCK_BYTES = 1 << 20
 
 #: Largest ``n`` for which :meth:`Problem.B` materialises the ``n × n`` matrix ``B(x)``.
 MAX_DENSE_B = 2000
@@ -52,6 +45,9 @@ class DomainError(ValueError):
             or f"x is outside the domain: alpha(x) = <exp(Ax) + Ax, 1> = {alpha:.6g} <= 0; "
             "the normalised output f(x) = u(x) / alpha(x) needs alpha(x) > 0"
         )
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.alpha, str(self))  # picklable: worker processes can raise it
 
 
 class _Buffers:
@@ -178,88 +174,70 @@ class Problem:
 
     Notes
     -----
-    Evaluating several quantities at the same ``x`` computes ``Ax`` and ``exp(Ax)`` once: the last
-    point's state is cached, as scipy's ``MemoizeJac`` does.
+    ``A``, ``b`` and ``w`` are copied on entry and stored read-only (a read-only C-contiguous float64
+    ``A`` is used without a copy), so later changes to the caller's arrays never reach the problem.
+    ``A`` is kept in the layout whose products are fastest (:class:`softres._linalg.MatrixOperator`,
+    which also counts passes over ``A``: ``problem.op.passes``).
 
-    A sparse ``A`` with few nonzeros per row (fewer than ``CSC_MAX_ROW_NNZ``) is stored column-wise
-    (``csc_array``): ``A @ x`` then scatters column by column and ``A.T @ y`` gathers. Each product
-    measured about 4× faster than in the row-wise layout for ``n = 10⁶``, ``d = 100`` at 1% density
-    (one nonzero per row, where CSR's per-row loop mispredicts branches); rows with 100 nonzeros keep
-    ``csr_array``, 2× faster there. ``benchmarks/bench_derivatives.py`` prints both layouts' cost.
+    Evaluating several quantities at the same ``x`` computes ``Ax`` and ``exp(Ax)`` once: the last
+    point's state is cached, as scipy's ``MemoizeJac`` does. The cache and its work arrays are kept
+    per thread, so one problem may be evaluated from several threads at once; a problem pickles
+    (for process pools) without them.
     """
 
     def __init__(self, A: Any, b: Any, w: Any = None) -> None:
-        self.A = as_matrix(A, "A")
+        self.op = MatrixOperator(A, "A")
+        self.A = self.op.A
         self.n, self.d = self.A.shape
-        self.is_sparse = sp.issparse(self.A)
-        self.b = as_vector(b, self.n, "b")
+        self.is_sparse = self.op.is_sparse
+        self.b = read_only(as_vector(b, self.n, "b", copy=True))
         if w is None:
-            self.w = np.zeros(self.n)
+            w = np.zeros(self.n)
         elif np.ndim(w) == 0:
-            self.w = np.full(self.n, check_finite_scalar(w, "w"))
+            w = np.full(self.n, check_real(w, "w"))
         else:
-            self.w = as_vector(w, self.n, "w")
+            w = as_vector(w, self.n, "w", copy=True)
         with np.errstate(over="ignore"):
-            self.w2 = self.w * self.w
-        if not np.all(np.isfinite(self.w2)):
+            w2 = w * w
+        if not np.isfinite(w2).all():
             raise ValueError("w is too large: w**2 overflows float64")
-        self._regularised = bool(np.any(self.w2))
-        if self.is_sparse and self.A.nnz < CSC_MAX_ROW_NNZ * self.n:
-            self.A = self.A.tocsc()
-        self._state: _State | None = None
-        self._buffers: _Buffers | None = None
+        self.w, self.w2 = read_only(w), read_only(w2)
+        self._regularised = bool(np.any(w2))
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         kind = f"sparse, nnz={self.A.nnz}" if self.is_sparse else "dense"
         return f"Problem(n={self.n}, d={self.d}, {kind})"
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_local"]  # per-thread work arrays are rebuilt on demand
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     # ------------------------------------------------------------------ plumbing
-    def _x(self, x: Any) -> np.ndarray:
-        return as_vector(x, self.d, "x")
-
-    def _matvec(self, x: np.ndarray, name: str = "x") -> np.ndarray:
-        """``A @ x`` (kept separate so tests can count passes over ``A``)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = np.asarray(self.A @ x)
-        if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} is too large: A @ {name} is not finite in float64")
-        return out
-
-    def _rmatvec(self, y: np.ndarray) -> np.ndarray:
-        """``A.T @ y`` for a vector or an ``(n, k)`` block."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            if y.ndim == 2 and not self.is_sparse:
-                # (yᵀA)ᵀ: OpenBLAS streams a row-major A once for a few rows of yᵀ; Aᵀ @ y with a
-                # skinny y took 1.8x as long (n = 10⁶, d = 200, k = 2).
-                out = (np.ascontiguousarray(y.T) @ self.A).T
-            elif y.ndim == 2:
-                # One sparse product per column: 1.6-3.7x faster than scipy's multi-vector kernel
-                # for two columns (n = 10⁴ to 10⁶, d = 100, 1% density).
-                out = np.column_stack([self.A.T @ y[:, j] for j in range(y.shape[1])])
-            else:
-                out = np.asarray(self.A.T @ y)
-        if not np.all(np.isfinite(out)):
-            raise ValueError("the result overflows float64 (A.T @ y is not finite)")
-        return out
-
-    def _Ax(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = self._x(x)
-        st = self._state
+    def _Ax(self, x: Any, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
+        x = as_vector(x, self.d, name)  # validated before the cache is consulted
+        st = getattr(self._local, "state", None)
         if st is not None and np.array_equal(st.x, x):
             return st.x, st.z
-        return x, self._matvec(x)
+        return x, self.op.matvec(x, name)
 
     def _at(self, x: Any) -> _State:
-        st = self._state
-        if st is not None and st.x.shape == np.shape(x) and np.array_equal(st.x, x):
-            return st
+        """The state at ``x``, cached per thread: threads sharing a problem never share work arrays."""
         x, z = self._Ax(x)
-        if self._buffers is None:
-            self._buffers = _Buffers(self.n)
-        self._state = None  # the new state overwrites the shared buffers, even if it raises
-        st = _State(x.copy(), z, self.b, self._buffers)
-        self._state = st
-        return st
+        loc = self._local
+        st = getattr(loc, "state", None)
+        if st is not None and st.x is x:
+            return st
+        if getattr(loc, "buffers", None) is None:
+            loc.buffers = _Buffers(self.n)
+        loc.state = None  # the new state overwrites the shared buffers, even if it raises
+        loc.state = _State(x.copy(), z, self.b, loc.buffers)
+        return loc.state
 
     # ------------------------------------------------------------------ Definition 3.1
     def u(self, x: Any) -> np.ndarray:
@@ -334,16 +312,33 @@ class Problem:
         if self._regularised:
             with np.errstate(over="ignore", invalid="ignore"):
                 y += np.multiply(self.w2, st.z, out=st.buf.tmp)
-        return self._rmatvec(y)
+        return self.op.rmatvec(y)
+
+    def grad_error(self, x: Any) -> float:
+        """The size of ``grad(x)``'s rounding error: ``ε_mach ‖A‖_F ‖t‖`` (no pass over ``A``).
+
+        ``∇L = Aᵀy`` with ``y = v/α ∘ (f − b − <c, f>) + w² ∘ Ax``; ``t`` holds the sizes of the terms
+        that cancel in ``y`` (``|v/α| ∘ (|f| + |b| + |<c, f>|) + w² |Ax|``), and ``Σ_i |A_ij| t_i ≤
+        ‖A_{*,j}‖ ‖t‖`` bounds what the sum over rows can lose. A gradient below this is zero to working
+        precision: :func:`softres.minimize` stops there (a warm start at the optimum converges at once).
+        """
+        st = self._at(x)
+        t = np.abs(st.f) + np.abs(self.b)
+        t += abs(st.cf)
+        t *= st.v_hat
+        if self._regularised:
+            with np.errstate(over="ignore"):
+                t += self.w2 * np.abs(st.z)
+        return float(np.finfo(float).eps * self.op.frobenius * np.sqrt(t @ t))
 
     def grad_exp(self, x: Any) -> np.ndarray:
         """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
         st = self._at(x)
-        return self._rmatvec(np.multiply(st.v_hat, st.r, out=st.buf.y))
+        return self.op.rmatvec(np.multiply(st.v_hat, st.r, out=st.buf.y))
 
     def grad_alpha(self, x: Any) -> np.ndarray:
         """``∇α(x) = Aᵀ v(x)`` (Lemma 4.1: ``∂α/∂x_i = <v, A_{*,i}>``); ``inf`` on overflow."""
-        return self._rmatvec(self.v(x))
+        return self.op.rmatvec(self.v(x))
 
     def jac_u(self, x: Any) -> np.ndarray:
         """Jacobian ``∂u/∂x = diag(v) A`` (Lemma 4.1: ``∂u/∂x_i = v ∘ A_{*,i}``), dense ``(n, d)``."""
@@ -365,6 +360,13 @@ class Problem:
     def B_diag(self, x: Any) -> np.ndarray:
         """Diagonal of ``B_diag(x) = diag(α⁻² v∘v + α⁻¹ exp(Ax)∘r)`` (Lemma 5.4), an ``n``-vector."""
         return self._at(x).B_diag.copy()
+
+    def hess_diag(self, x: Any) -> np.ndarray:
+        """``B_diag(x) + w²``: the diagonal middle factor of ``∇²L(x) = Aᵀ(B_diag + W²)A + Aᵀ B_rank A``.
+
+        Lemma A.8 sparsifies exactly this diagonal (Algorithm 1); it needs it positive.
+        """
+        return self._at(x).D(self.w2).copy()
 
     def B_rank(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """Rank-two part of Lemma 5.4 as factors ``(U, C)`` with ``B_rank(x) = U C Uᵀ``.
@@ -397,12 +399,12 @@ class Problem:
         """
         st = self._at(x)
         s = as_vector(s, self.d, "s")
-        t = self._matvec(s, "s")
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in _rmatvec's check
+        t = self.op.matvec(s, "s")
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in rmatvec's check
             vt, pt = t @ st.U
             y = np.multiply(st.D(self.w2), t, out=st.buf.y)
             y += np.matmul(st.U, np.array([st.ff * vt - pt, -vt]), out=st.buf.tmp)  # + B_rank (As)
-        return self._rmatvec(y)
+        return self.op.rmatvec(y)
 
     def hess(self, x: Any) -> np.ndarray:
         """Hessian ``∇²L(x) = Aᵀ(B_diag(x) + W²)A + Aᵀ B_rank(x) A`` as a ``d × d`` array (Lemma 5.2).
@@ -427,7 +429,7 @@ class Problem:
         return self._rank2(self._at(x))
 
     def _rank2(self, st: _State) -> np.ndarray:
-        a, q = self._rmatvec(st.U).T
+        a, q = self.op.rmatvec(st.U).T
         with np.errstate(over="ignore", invalid="ignore"):
             return st.ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
 
@@ -436,38 +438,10 @@ class Problem:
         with np.errstate(over="ignore", invalid="ignore"):
             G = self.gram(D)
             G += self._rank2(st)
-        if not np.all(np.isfinite(G)):
+        if not np.isfinite(G).all():
             raise ValueError("the Hessian overflows float64 at this x (entries of A or w too large)")
         return G
 
     def gram(self, D: Any) -> np.ndarray:
-        """Weighted Gram matrix ``Aᵀ diag(D) A`` (``d × d``) for an ``n``-vector ``D`` of any sign.
-
-        Dense ``A``: symmetric rank-k updates (``R.T @ R``, which numpy hands to BLAS ``syrk``) over
-        the rows with ``D > 0`` and ``D < 0``, half the flops of a general product, taken over blocks
-        of rows so that the scaled copy of ``A`` stays near a megabyte. Sparse ``A``: one sparse product.
-        """
-        D = as_vector(D, self.n, "D")
-        if self.is_sparse:
-            A = self.A
-            if A.format == "csc":
-                DA = sp.csc_array((A.data * D[A.indices], A.indices, A.indptr), shape=A.shape)
-            else:
-                DA = sp.csr_array((A.data * np.repeat(D, np.diff(A.indptr)), A.indices, A.indptr), shape=A.shape)
-            return np.asarray((A.T @ DA).toarray())
-        G = np.zeros((self.d, self.d))
-        step = max(1, _GRAM_BLOCK_BYTES // (8 * self.d))
-        for start in range(0, self.n, step):  # row blocks: never an n × d temporary
-            A_blk, D_blk = self.A[start:start + step], D[start:start + step]
-            for sign in (1.0, -1.0):
-                mask = sign * D_blk > 0
-                if not mask.any():
-                    continue
-                rows = A_blk if mask.all() else A_blk[mask]
-                rows = rows * np.sqrt(sign * D_blk[mask])[:, None]
-                # numpy recognises ``R.T @ R`` and calls BLAS syrk (half the flops of a general product).
-                if sign > 0:
-                    G += rows.T @ rows
-                else:
-                    G -= rows.T @ rows
-        return G
+        """Weighted Gram matrix ``Aᵀ diag(D) A`` (``d × d``) for an ``n``-vector ``D`` of any sign: one pass."""
+        return self.op.gram(D)

@@ -18,27 +18,52 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from softres._linalg import as_operator, signed_gram
+from softres._validate import as_vector, check_choice, check_int, check_real
 from softres.examples import as_generator
 
-__all__ = ["SparseDiagonal", "leverage_scores", "sample_size", "sampled_gram", "sparsify_diagonal"]
+__all__ = ["NONPOSITIVE", "NonPositiveDiagonalError", "SketchedHessian", "SparseDiagonal", "leverage_scores",
+           "sample_size", "sampled_gram", "sparsify_diagonal"]
+
+#: The one spelling of what to do where the diagonal ``B_diag + W²`` is not positive (Lemma A.8 needs it
+#: positive): ``"raise"`` refuses (:class:`NonPositiveDiagonalError`), ``"exact"`` keeps those rows exactly.
+NONPOSITIVE = ("raise", "exact")
+
+
+class NonPositiveDiagonalError(ValueError):
+    """The diagonal to sparsify has entries ``≤ 0``: Lemma A.8's assumption ``D > 0`` fails.
+
+    ``count`` is the number of such entries and ``minimum`` the smallest entry.
+    """
+
+    def __init__(self, count: int, minimum: float, n: int) -> None:
+        self.count, self.minimum, self.n = count, minimum, n
+        super().__init__(f"D must be positive (Lemma A.8); {count} of {n} entries are not (min {minimum:.3g}); "
+                         "increase w, or pass nonpositive='exact' to keep those rows exactly")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.count, self.minimum, self.n)
+
+
+def _check_accuracy(eps0: Any, delta: Any, C: Any) -> tuple[float, float, float]:
+    return (check_real(eps0, "eps0", low=0.0, high=1.0, low_open=True, high_open=True),
+            check_real(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True),
+            check_real(C, "C", low=0.0, low_open=True))
 
 
 def sample_size(d: int, eps0: float, delta: float, C: float = 1.0) -> int:
     """``s = ⌈C ε₀⁻² d log(d/δ)⌉`` rows (Lemma A.8's sample size, up to the constant ``C``)."""
-    if not 0 < eps0 < 1:
-        raise ValueError(f"eps0 must be in (0, 1), got {eps0!r}")
-    if not 0 < delta < 1:
-        raise ValueError(f"delta must be in (0, 1), got {delta!r}")
-    if not C > 0:
-        raise ValueError(f"C must be positive, got {C!r}")
+    d = check_int(d, "d")
+    eps0, delta, C = _check_accuracy(eps0, delta, C)
     return math.ceil(C * eps0**-2 * d * math.log(max(d, 2) / delta))
 
 
-def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: int | None = None,
+def leverage_scores(A: Any, D: np.ndarray, rng: np.random.Generator, *, embed_rows: int | None = None,
                     jl_dim: int | None = None) -> np.ndarray:
     """Approximate leverage scores of the rows of ``D^{1/2} A`` (``D > 0``), summing to about ``d``.
 
@@ -47,7 +72,8 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
     factors the ``n × d`` matrix, and never forms ``D^{1/2} A`` either: the scaling is folded into
     the sketch's entries and into the ``n × k`` result. Two passes over ``A``.
     """
-    n, d = A.shape
+    op = as_operator(A)
+    n, d = op.n, op.d
     sqrt_d = np.sqrt(D)
     m = min(n, embed_rows or 8 * d)
     k = jl_dim or int(min(32, max(8, math.ceil(2 * math.log(n)))))
@@ -55,8 +81,7 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
     # Column-wise: the product walks the rows of A in order and adds each into its bucket
     # (4x faster than the row-wise layout, which visits A's rows in random order).
     S = sp.csc_array((signs, rng.integers(0, m, size=n), np.arange(n + 1)), shape=(m, n))
-    SM = S @ A  # = S D^{1/2} A
-    SM = SM.toarray() if sp.issparse(SM) else np.asarray(SM)
+    SM = op.sketch(S)  # = S D^{1/2} A
     # numpy's LAPACK throughout: mixing it with scipy's (a second OpenBLAS with its own threads)
     # made these small factorisations ten times slower on two cores.
     R = np.linalg.qr(SM, mode="r")[:d]
@@ -65,8 +90,7 @@ def leverage_scores(A, D: np.ndarray, rng: np.random.Generator, *, embed_rows: i
     floor = 1e-12 * max(diag.max(initial=0.0), 1e-300)
     R[np.diag_indices_from(R)] = np.where(diag < floor, floor, np.diag(R))
     G = rng.standard_normal((d, k)) / math.sqrt(k)
-    # Zᵀ = (R⁻¹G)ᵀ Aᵀ, k × n: for a row-major A this ran 1.5x faster than A @ (R⁻¹G) (n = 10⁶, d = 200).
-    Zt = np.asarray(np.ascontiguousarray(np.linalg.solve(R, G).T) @ A.T)
+    Zt = op.times_transpose(np.linalg.solve(R, G).T)  # Zᵀ = (R⁻¹G)ᵀ Aᵀ, k × n
     # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
     return np.minimum(D * np.einsum("ij,ij->j", Zt, Zt), 1.0)
 
@@ -86,7 +110,7 @@ class SparseDiagonal:
         return int(self.rows.size)
 
 
-def sparsify_diagonal(A, D: np.ndarray, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
+def sparsify_diagonal(A: Any, D: Any, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
                       rng: int | np.random.Generator | None = None, nonpositive: str = "raise",
                       scores: np.ndarray | None = None, distortion: float = 1.0) -> SparseDiagonal:
     """Sample ``D̃`` with ``AᵀD̃A ≈ AᵀDA`` to relative accuracy ``ε₀`` (Lemma A.8).
@@ -96,11 +120,18 @@ def sparsify_diagonal(A, D: np.ndarray, *, eps0: float = 0.1, delta: float = 0.0
 
     Parameters
     ----------
+    A : (n, d) array, sparse array or MatrixOperator
+    D : (n,) array
+        The diagonal; Lemma A.8 needs ``D > 0``.
+    eps0, delta, C : float
+        Accuracy ``ε₀ ∈ (0, 1)``, failure probability ``δ ∈ (0, 1)`` and the constant of
+        :func:`sample_size`.
     nonpositive : {"raise", "exact"}
-        Lemma A.8 needs ``D > 0``. ``"raise"`` refuses anything else; ``"exact"`` (beyond the
-        paper) samples the positive entries only and keeps the rows with ``D_i ≤ 0`` exactly, so
-        that ``AᵀD̃A − AᵀDA`` is within ``ε₀ AᵀD₊A`` (``D₊`` the positive part) with probability
-        ``1 − δ``; the exact rows cost ``O(d²)`` each.
+        ``"raise"`` refuses a diagonal with entries ``≤ 0`` (:class:`NonPositiveDiagonalError`);
+        ``"exact"`` (beyond the paper) samples the positive entries only and keeps the rows with
+        ``D_i < 0`` exactly (rows with ``D_i = 0``, or whose row of ``A`` is zero, contribute
+        nothing and are dropped), so that ``AᵀD̃A − AᵀDA`` is within ``ε₀ AᵀD₊A`` (``D₊`` the
+        positive part) with probability ``1 − δ``; the exact rows cost ``O(d²)`` each.
     scores : (n,) array, optional
         Leverage-score estimates to sample by instead of computing new ones with
         :func:`leverage_scores` (e.g. an earlier point's, rescaled: see ``distortion``).
@@ -111,30 +142,38 @@ def sparsify_diagonal(A, D: np.ndarray, *, eps0: float = 0.1, delta: float = 0.0
 
     Raises
     ------
+    NonPositiveDiagonalError
+        ``D`` has an entry ``≤ 0`` and ``nonpositive="raise"``.
     ValueError
-        If ``D`` has a non-finite entry, or a non-positive one and ``nonpositive="raise"``.
+        ``D`` of the wrong length or not finite, or an argument out of range.
     """
-    D = np.asarray(D, dtype=float)
-    n, d = A.shape
-    if D.shape != (n,):
-        raise ValueError(f"D must have length n = {n}, got shape {D.shape}")
-    if nonpositive not in ("raise", "exact"):
-        raise ValueError(f"nonpositive must be 'raise' or 'exact', got {nonpositive!r}")
-    if not np.all(np.isfinite(D)) or (nonpositive == "raise" and not np.all(D > 0)):
-        bad = int(np.sum(~(D > 0)))
-        raise ValueError(f"D must be positive (Lemma A.8); {bad} of {n} entries are not (min {np.min(D):.3g})")
-    if not distortion >= 1.0:
-        raise ValueError(f"distortion must be >= 1, got {distortion!r}")
-    s = math.ceil(sample_size(d, eps0, delta, C) * distortion)
-    keep = np.flatnonzero(D <= 0)
-    if s >= n or keep.size == n:
-        return SparseDiagonal(np.arange(n), D.copy(), n, n)
+    op = as_operator(A)
+    n = op.n
+    D = as_vector(D, n, "D")
+    check_choice(nonpositive, "nonpositive", NONPOSITIVE)
+    distortion = check_real(distortion, "distortion", low=1.0)
+    s = math.ceil(sample_size(op.d, eps0, delta, C) * distortion)
+    positive = D > 0
+    if nonpositive == "raise" and not positive.all():
+        raise NonPositiveDiagonalError(int(n - np.count_nonzero(positive)), float(D.min()), n)
+    keep = np.flatnonzero(D < 0)
+    if keep.size:
+        rows_of_keep = op.rows(keep)
+        nonzero = (abs(rows_of_keep).sum(axis=1) > 0) if sp.issparse(rows_of_keep) else (rows_of_keep != 0).any(axis=1)
+        keep = keep[np.asarray(nonzero).ravel()]
+    if s >= n or not positive.any():
+        rows = np.flatnonzero(positive)
+        rows = np.union1d(rows, keep)
+        return SparseDiagonal(rows, D[rows], n, n)
     rng = as_generator(rng)
     if scores is None:
-        tau = leverage_scores(A, np.maximum(D, 0.0), rng)  # rows kept exactly get score 0: never drawn
+        tau = leverage_scores(op, np.where(positive, D, 0.0), rng)  # non-positive rows get score 0: never drawn
     else:
-        tau = np.where(D > 0, np.asarray(scores, dtype=float), 0.0)
-    p = tau / tau.sum()
+        tau = np.where(positive, as_vector(scores, n, "scores"), 0.0)
+    total = float(tau.sum())
+    if not total > 0:  # every positive row of A is zero: nothing to sample
+        return SparseDiagonal(keep, D[keep], n, 0, tau)
+    p = tau / total
     draws = rng.choice(n, size=s, p=p)
     rows, counts = np.unique(draws, return_counts=True)
     weights = D[rows] * counts / (s * p[rows])
@@ -145,15 +184,67 @@ def sparsify_diagonal(A, D: np.ndarray, *, eps0: float = 0.1, delta: float = 0.0
     return SparseDiagonal(rows, weights, n, s, tau)
 
 
-def sampled_gram(A, Dt: SparseDiagonal) -> np.ndarray:
+def sampled_gram(A: Any, Dt: SparseDiagonal) -> np.ndarray:
     """``Aᵀ D̃ A`` from the sampled rows only: ``O(nnz(D̃) d²)``; weights of either sign."""
-    As = A[Dt.rows]
-    if sp.issparse(As):
-        return np.asarray((As.T @ (sp.diags_array(Dt.weights) @ As)).toarray())
-    pos = Dt.weights > 0
-    Ws = As[pos] * np.sqrt(Dt.weights[pos])[:, None]
-    gram = Ws.T @ Ws
-    if not pos.all():
-        Wn = As[~pos] * np.sqrt(-Dt.weights[~pos])[:, None]
-        gram -= Wn.T @ Wn
-    return gram
+    return signed_gram(as_operator(A).rows(Dt.rows), Dt.weights)
+
+
+class SketchedHessian:
+    """Algorithm 1's Hessian approximation ``H̃(x) = Aᵀ D̃ A + Aᵀ B_rank(x) A`` (Lemma A.8, Lemma 5.4).
+
+    ``D̃`` is :func:`sparsify_diagonal` of ``D = B_diag(x) + w²`` (:meth:`Problem.hess_diag`); the
+    rank-two part is added exactly. Calling the object at ``x`` returns the ``d × d`` matrix;
+    :attr:`last` describes the last call (``rows``: rows of ``A`` in ``D̃``; ``exact_rows``: rows
+    with ``D_i < 0`` kept exactly; ``draws``: the sample size; ``fresh``: whether new leverage
+    scores were computed).
+
+    Parameters
+    ----------
+    problem : Problem
+    eps0, delta, C : float
+        Lemma A.8's accuracy, failure probability and sample-size constant.
+    nonpositive : {"raise", "exact"}
+        See :func:`sparsify_diagonal`; ``"raise"`` is the paper's Algorithm 1 to the letter.
+    score_reuse : float
+        Leverage scores of ``D^{1/2}A`` move little when ``D`` does: if ``D = γ ∘ D₀`` with
+        ``γ ∈ [γ_min, γ_max]``, then ``AᵀDA`` lies between ``γ_min AᵀD₀A`` and ``γ_max AᵀD₀A``, so the
+        scores at ``D`` are within ``κ = γ_max/γ_min`` of ``γ_i τ_i(D₀)`` (up to a common factor). While
+        ``κ ≤ score_reuse``, the last fresh estimates are rescaled by ``γ`` and the sample grows by ``κ``
+        (Lemma A.8 with ``κ``-approximate scores) instead of passing over ``A`` twice more. The
+        default 1 computes fresh scores at every point, as Algorithm 1 does.
+    seed : int, numpy.random.Generator or None
+        Randomness of the sketch.
+    """
+
+    def __init__(self, problem: Any, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
+                 nonpositive: str = "exact", score_reuse: float = 1.0,
+                 seed: int | np.random.Generator | None = None) -> None:
+        self.problem = problem
+        self.eps0, self.delta, self.C = _check_accuracy(eps0, delta, C)
+        self.nonpositive = check_choice(nonpositive, "nonpositive", NONPOSITIVE)
+        self.score_reuse = check_real(score_reuse, "score_reuse", low=1.0)
+        self.rng = as_generator(seed)
+        self._saved: tuple[np.ndarray, np.ndarray] | None = None
+        self.last: dict[str, Any] = {}
+
+    def __call__(self, x: Any) -> np.ndarray:
+        P = self.problem
+        D = P.hess_diag(x)
+        positive = D > 0
+        scores, kappa = None, 1.0
+        if self._saved is not None:
+            D0, tau0 = self._saved
+            if np.array_equal(positive & (D0 > 0), positive):  # no row became positive since the fresh scores
+                gamma = D[positive] / D0[positive]
+                spread = float(gamma.max() / gamma.min()) if gamma.size else 1.0
+                if spread <= self.score_reuse:
+                    scores, kappa = np.where(positive, tau0 * D / np.where(D0 > 0, D0, 1.0), 0.0), spread
+        Dt = sparsify_diagonal(P.op, D, eps0=self.eps0, delta=self.delta, C=self.C, rng=self.rng,
+                               nonpositive=self.nonpositive, scores=scores, distortion=kappa)
+        if scores is None and Dt.scores is not None:
+            self._saved = (D, Dt.scores)
+        self.last = {"rows": Dt.nnz, "exact_rows": int(np.count_nonzero(Dt.weights < 0)),
+                     "draws": Dt.draws, "fresh": scores is None and Dt.scores is not None}
+        H = sampled_gram(P.op, Dt)
+        H += P.hess_rank2(x)
+        return H
