@@ -32,7 +32,8 @@ book: $(STAMP) $(MATHJAX)
 	if [ "$$(cat _build/.softres-hash 2>/dev/null)" != "$$hash" ]; then \
 		echo "softres or its pins changed: executing every chapter from clean"; rm -rf _build; \
 	fi; \
-	env -u MPLBACKEND $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going && \
+	env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data \
+		$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going && \
 	$(BIN)/python -m softres check-build _build/html && \
 	echo "$$hash" > _build/.softres-hash
 	@echo "The book is at $(CURDIR)/_build/html/index.html"

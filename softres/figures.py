@@ -8,7 +8,10 @@ draw it. Chapters, tests and the command line (``python -m softres figures``) al
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import os
+import pickle
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -55,10 +58,36 @@ def _resolve(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+#: Environment variable naming a folder where :func:`compute` keeps each figure's data between processes
+#: (the book build sets it, so the ledger reuses the chapters' data instead of recomputing it).
+CACHE_ENV = "SOFTRES_DATA_CACHE"
+
+
 def compute(name: str) -> dict[str, Any]:
-    """The data behind figure ``name``, from its registered function and seed."""
+    """The data behind figure ``name``, from its registered function and seed.
+
+    With the environment variable ``SOFTRES_DATA_CACHE`` set to a folder, the data is stored there
+    (keyed by the figure's name, seed and function) and later calls in any process load it: the
+    book's build sets it so that the claims ledger shows exactly the numbers of the chapters.
+    ``make book`` empties the folder whenever the package changes.
+    """
     spec = _spec(name)
-    return _resolve(spec.data)(np.random.default_rng(spec.seed))
+    folder = os.environ.get(CACHE_ENV)
+    path = None
+    if folder:
+        key = hashlib.sha256(f"{spec.name}|{spec.seed}|{spec.data}".encode()).hexdigest()[:16]
+        path = Path(folder) / f"{spec.name}-{key}.pickle"
+        if path.exists():
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+    data = _resolve(spec.data)(np.random.default_rng(spec.seed))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(data, fh)
+        tmp.replace(path)
+    return data
 
 
 def draw(name: str, data: dict[str, Any] | None = None):
