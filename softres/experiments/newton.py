@@ -1,190 +1,653 @@
-"""Chapter "Newton": Algorithm 1 against exact Newton, Newton-CG and first-order baselines."""
+"""Chapter "Newton": Algorithm 1 (Theorem 9.1, Appendix A) against exact Newton, our extensions and baselines.
+
+Data functions take a seeded ``numpy.random.Generator`` and return plain dicts (registered in
+``figures.toml``); plot functions draw them. The seed sweep over regimes is computed once per
+process and regime (:func:`_regime_runs`), so the chapter's figures that show it share one run.
+:func:`ledger_rows` turns the registered data into the claims ledger's rows.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
+import time
+from functools import cache
+from typing import Any
+
+import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import binom
 
 from softres import bounds, sketch
 from softres.examples import random_problem
-from softres.experiments._common import best_of, figure, loglog_slope
+from softres.experiments._common import figure, loglog_slope
 from softres.solvers import minimize
 
+# ---------------------------------------------------------------------------- shared settings
 
-def _optimum(P, x0):
-    """x* by exact Newton to the rounding level (checked by the gradient)."""
+#: Regimes of the seed sweep: keyword arguments of :func:`softres.random_problem` on top of ``BASE``.
+REGIMES: dict[str, dict[str, Any]] = {
+    "well conditioned": {},
+    "col_range 100": {"col_range": 100.0},
+    "col_range 1000": {"col_range": 1000.0},
+    "sparse": {"density": 0.2},
+    "noise 5": {"noise": 5.0},
+    "noise 50": {"noise": 50.0},
+    "w = 0": {"w": None},
+}
+#: The base instance: ``w_i = 5/n``, ``b`` perturbed by noise of size ``0.5/n``.
+BASE: dict[str, Any] = {"w": 5.0, "noise": 0.5}
+#: Methods of the sweep: (label, method, options). Algorithm 1 runs inside Lemma A.8's range ε₀ < 0.1.
+EPS_IN = 0.09
+EPS_OUT = 0.5
+DELTA = 0.05
+SWEEP_METHODS: list[tuple[str, str, dict[str, Any]]] = [
+    ("newton", "newton", {}),
+    ("Algorithm 1", "sketch-newton", {"eps0": EPS_IN, "delta": DELTA, "nonpositive": "exact"}),
+    ("newton-cg", "newton-cg", {"eps0": 0.5}),
+    ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}),
+    ("lbfgs", "lbfgs", {}),
+    ("gd", "gd", {}),
+]
+#: Algorithm 1 outside the lemma's range, run on the well-conditioned regime only (Fig. of iterations vs ε).
+OUT_OF_RANGE = ("Algorithm 1 (eps0 out of range)", "sketch-newton",
+                {"eps0": EPS_OUT, "delta": DELTA, "nonpositive": "exact"})
+#: Iteration limits: second-order methods, first-order baselines.
+MAXITER = {"second": 60, "first": 100}
+#: Accuracies at which iterations are counted, relative to ``r₀ = ‖x₀ − x*‖``.
+TOLS = (1e-6, 1e-9)
+PAPER = ("newton", "Algorithm 1", "Algorithm 1 (eps0 out of range)")
+OURS = ("newton-cg", "sketch-lbfgs")
+BASELINES = ("lbfgs", "gd")
+
+
+def _optimum(P, x0: np.ndarray) -> np.ndarray:
+    """``x*`` by exact Newton to the rounding level, then two undamped polishing steps."""
     res = minimize(P, x0, method="newton", tol=1e-14, maxiter=100)
-    for _ in range(2):  # undamped polishing steps
-        res.x = res.x - np.linalg.solve(P.hess(res.x), P.grad(res.x))
-    return res.x
+    x = np.asarray(res.x, dtype=float)
+    for _ in range(2):
+        x = x - np.linalg.solve(P.hess(x), P.grad(x))
+    return x
 
 
-def _errors(P, x0, xstar, method, **kw):
-    xs = [x0.copy()]
-    res = minimize(P, x0, method=method, callback=xs.append, **kw)
-    return np.array([np.linalg.norm(x - xstar) for x in xs]), res
+def _first_below(err: np.ndarray, level: float) -> int:
+    """First iteration with ``err ≤ level`` (``-1`` if never)."""
+    hit = np.flatnonzero(err <= level)
+    return int(hit[0]) if hit.size else -1
 
 
-RUNS = [("newton", {}), ("sketch-newton", {"eps0": 0.1}), ("sketch-newton", {"eps0": 0.3}),
-        ("sketch-newton", {"eps0": 0.5}), ("newton-cg", {"eps0": 0.5}),
-        ("sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", {}), ("gd", {})]
+def _count_in_message(message: str, what: str) -> int:
+    """Number of iterations the solver's message says used ``what`` (``"shifted"``, ``"kept rows"``)."""
+    m = re.search(r"(\d+) iteration\(s\) " + re.escape(what), message)
+    return int(m.group(1)) if m else 0
 
 
-def convergence(rng: np.random.Generator, n: int = 50_000, d: int = 20) -> dict:
-    """``‖x_t − x*‖`` per iteration for every method from ``x₀ = 0`` on one seeded problem."""
-    P = random_problem(n, d, seed=rng, w=5.0)
-    x0 = np.zeros(d)
-    xstar = _optimum(P, x0)
-    out = {"labels": [], "n": n, "d": d, "r0": float(np.linalg.norm(xstar))}
-    for method, opts in RUNS:
-        label = method + (f" (eps0={opts['eps0']})" if method == "sketch-newton" else "")
-        err, res = _errors(P, x0, xstar, method, tol=1e-13, maxiter=60 if method != "gd" else 400,
-                           seed=rng, **opts)
-        times = np.array([0.0, *res.history["time"][1:]])
-        k = min(err.size, times.size)  # L-BFGS-B may call back once more than it records
-        out["labels"].append(label)
-        out[label], out[label + " time"] = err[:k], times[:k]
-        out[label + " rows"] = np.array(res.history["hess_rows"])[:k]
+def _newton_steps(P, path: list[np.ndarray]) -> dict[str, Any]:
+    """Step lengths ``t`` of exact Newton's line search, recovered from the iterates (public API only).
+
+    ``x_{t+1} = x_t + t p_t`` with ``p_t = −∇²L(x_t)⁻¹∇L(x_t)``; a step counts as recovered when the
+    move is parallel to ``p_t`` to 1e-8 relative (it is not where the Hessian needed a shift).
+    """
+    ts, verified, shifts = [], True, 0
+    for x, y in itertools.pairwise(path):
+        H = P.hess(x)
+        if np.linalg.eigvalsh(H)[0] <= 0:
+            shifts += 1
+        p = -np.linalg.solve(H, P.grad(x))
+        ts.append(_step_of(p, y - x, y))
+        verified &= ts[-1] is not None
+    return {"t": ts, "verified": verified, "shifts": shifts}
+
+
+def _step_of(p: np.ndarray, move: np.ndarray, x: np.ndarray) -> float | None:
+    """``t`` with ``move = t p``, or None when the move is not parallel to ``p`` beyond rounding.
+
+    The move is a difference of iterates, so it carries a rounding error of order ``ε_mach ‖x‖``.
+    """
+    t = float(move @ p / (p @ p))
+    slack = 1e-6 * float(np.linalg.norm(move)) + 64 * np.finfo(float).eps * float(np.linalg.norm(x))
+    return t if np.linalg.norm(move - t * p) <= slack else None
+
+
+def _sketch_steps(P, path: list[np.ndarray], seed: int, opts: dict[str, Any]) -> dict[str, Any]:
+    """Replay Algorithm 1's sketched Hessians along a run's iterates to recover what the solver did.
+
+    A :class:`softres.sketch.SketchedHessian` with the run's seed draws the same ``H̃(x_t)`` as the
+    solver when the solver consumes its generator in the same order (checked: each recovered move
+    must be parallel to ``−H̃(x_t)⁻¹∇L(x_t)``; ``verified`` is False otherwise). Returns the step
+    lengths ``t``, the iterations whose ``H̃`` was not positive definite (the solver shifts those),
+    and the rows kept exactly (``B_diag + w² < 0``) per iteration.
+    """
+    H_tilde = sketch.SketchedHessian(P, eps0=opts["eps0"], delta=opts["delta"], nonpositive="exact", seed=seed)
+    ts, kept, shifts, verified = [], [], 0, True
+    for x, y in itertools.pairwise(path):
+        Ht = H_tilde(x)
+        kept.append(int(H_tilde.last["exact_rows"]))
+        try:
+            np.linalg.cholesky(Ht)
+        except np.linalg.LinAlgError:
+            shifts += 1
+            verified = False
+            ts.append(None)
+            continue
+        t = _step_of(-np.linalg.solve(Ht, P.grad(x)), y - x, y)
+        verified &= t is not None
+        ts.append(t)
+    return {"t": ts, "verified": verified, "shifts": shifts, "kept": kept}
+
+
+def _run(P, xstar: np.ndarray, r0: float, method: str, opts: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One run from ``x₀ = 0``: errors, times, counts at ``TOLS`` and what the line search and shift did."""
+    x0 = np.zeros(P.d)
+    path = [x0.copy()]
+    first = method in ("gd", "lbfgs")
+    res = minimize(P, x0, method=method, tol=1e-12, maxiter=MAXITER["first" if first else "second"],
+                   seed=seed, callback=path.append, **opts)
+    err = np.array([np.linalg.norm(x - xstar) for x in path]) / r0
+    times = np.asarray(res.history["time"], dtype=float)
+    k = min(err.size, times.size)
+    err, times = err[:k], times[:k] - times[0]
+    out: dict[str, Any] = {"err": err, "time": times, "status": int(res.status), "nit": int(res.nit),
+                           "message": str(res.message), "passes": res.get("passes")}
+    for tol in TOLS:
+        it = _first_below(err, tol)
+        out[f"it {tol:g}"] = it
+        out[f"time {tol:g}"] = float(times[it]) if it >= 0 else math.nan
+    if method == "newton":
+        out["steps"] = _newton_steps(P, path[:k])
+    elif method == "sketch-newton":
+        out["steps"] = _sketch_steps(P, path[:k], seed, opts)
+    out["shifts_msg"] = _count_in_message(out["message"], "shifted")
+    out["kept_msg"] = _count_in_message(out["message"], "kept rows")
     return out
 
 
-def plot_convergence(data: dict):
-    fig, axes = figure(2, width=4.4)
-    for label in data["labels"]:
-        err = np.maximum(data[label], 1e-17)
-        ls = "--" if label in ("gd", "lbfgs") else "-"
-        axes[0].semilogy(np.arange(err.size), err, ls, marker=".", label=label)
-        axes[1].semilogy(data[label + " time"] * 1e3, err, ls, marker=".")
-    axes[0].set_xlim(0, 40)
-    axes[0].set_xlabel("iteration t")
-    axes[0].set_ylabel(r"$\|x_t - x^*\|_2$")
-    axes[1].set_xlabel("wall time [ms]")
-    axes[0].legend(fontsize=7)
+@cache
+def _regime_runs(seed: int, regime: str, n: int, d: int, seeds: int) -> dict[str, Any]:
+    """Every method of ``SWEEP_METHODS`` on ``seeds`` instances of one regime (cached per process).
+
+    Per instance: ``κ(∇²L(x*))``, the share of ``tr ∇²L(x*)`` due to ``AᵀW²A``, ``λ_min/λ_max`` of
+    ``∇²L_exp(x*)``, ``‖x*‖``, the relative gradient at ``x*`` and the non-positive entries of
+    ``B_diag(x*) + w²``; per run the output of :func:`_run`.
+    """
+    kw = BASE | REGIMES[regime]
+    seq = np.random.SeedSequence([seed, n, d, seeds, sorted(REGIMES).index(regime)])
+    methods = SWEEP_METHODS + ([OUT_OF_RANGE] if regime == "well conditioned" else [])
+    out: dict[str, Any] = {"regime": regime, "kwargs": kw, "n": n, "d": d, "seeds": seeds,
+                           "labels": [m[0] for m in methods], "runs": {m[0]: [] for m in methods}}
+    inst = {k: [] for k in ("kappa", "w_share", "exp_ratio", "xstar_norm", "grad_rel", "nonpos", "r0",
+                            "A_norm", "l")}
+    for child in seq.spawn(seeds):
+        s_problem, s_solver = (int(v) for v in child.generate_state(2))
+        P = random_problem(n, d, seed=s_problem, **kw)
+        xstar = _optimum(P, np.zeros(d))
+        H = P.hess(xstar)
+        lam = np.linalg.eigvalsh(H)
+        lam_exp = np.linalg.eigvalsh(P.hess_exp(xstar))
+        inst["kappa"].append(float(lam[-1] / lam[0]))
+        inst["l"].append(float(lam[0]))
+        inst["w_share"].append(float(np.trace(H - P.hess_exp(xstar)) / np.trace(H)))
+        inst["exp_ratio"].append(float(lam_exp[0] / lam_exp[-1]))
+        inst["xstar_norm"].append(float(np.linalg.norm(xstar)))
+        inst["r0"].append(float(np.linalg.norm(xstar)))
+        inst["grad_rel"].append(float(np.linalg.norm(P.grad(xstar)) / np.linalg.norm(P.grad(np.zeros(d)))))
+        inst["nonpos"].append(int(np.count_nonzero(P.hess_diag(xstar) <= 0)))
+        inst["A_norm"].append(bounds.singular_values_extreme(P.A)[0])
+        for label, method, opts in methods:
+            out["runs"][label].append(_run(P, xstar, inst["r0"][-1], method, opts, s_solver))
+    out.update({k: np.array(v) for k, v in inst.items()})
+    return out
+
+
+def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians and ranges over seeds of the counts at ``TOLS``; failures = seeds that never got there."""
+    out: dict[str, Any] = {}
+    for tol in TOLS:
+        its = np.array([r[f"it {tol:g}"] for r in runs])
+        ok = its >= 0
+        times = np.array([r[f"time {tol:g}"] for r in runs])
+        out[f"fail {tol:g}"] = int(np.count_nonzero(~ok))
+        out[f"med {tol:g}"] = float(np.median(its[ok])) if ok.any() else math.nan
+        out[f"min {tol:g}"] = int(its[ok].min()) if ok.any() else -1
+        out[f"max {tol:g}"] = int(its[ok].max()) if ok.any() else -1
+        out[f"tmed {tol:g}"] = float(np.median(times[ok])) if ok.any() else math.nan
+    steps = [r["steps"] for r in runs if "steps" in r]
+    if steps:
+        ts = [t for s in steps for t in s["t"]]
+        out["steps total"] = len(ts)
+        out["steps recovered"] = sum(t is not None for t in ts)
+        out["unit steps"] = sum(t is not None and abs(t - 1.0) < 1e-3 for t in ts)
+        out["replay verified"] = sum(s["verified"] for s in steps)
+        out["shifts"] = sum(s["shifts"] for s in steps)
+        out["kept iterations"] = sum(sum(k > 0 for k in s.get("kept", [])) for s in steps)
+        out["kept rows max"] = max((max(s.get("kept", [0]) or [0]) for s in steps), default=0)
+        out["runs with kept rows"] = sum(any(k > 0 for k in s.get("kept", [])) for s in steps)
+    out["shifts (message)"] = sum(r["shifts_msg"] for r in runs)
+    out["kept (message)"] = sum(r["kept_msg"] for r in runs)
+    out["runs"] = len(runs)
+    return out
+
+
+def regimes(rng: np.random.Generator, n: int = 10_000, d: int = 10, seeds: int = 30,
+            names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The seed sweep: every method of the chapter on ``seeds`` instances of each regime of ``REGIMES``.
+
+    Returns, per regime, the instance statistics (medians and ranges of ``κ(∇²L(x*))``, the share of
+    the curvature due to ``W²``, ...) and, per method, medians and ranges over seeds of the
+    iterations to ``1e-6 r₀`` and ``1e-9 r₀``, the failures, and how often Algorithm 1's line search,
+    shift and exact rows were used.
+    """
+    seed = int(rng.integers(2**31))
+    names = tuple(REGIMES) if names is None else names
+    out: dict[str, Any] = {"n": n, "d": d, "seeds": seeds, "regimes": list(names), "tols": TOLS,
+                           "eps_in": EPS_IN, "eps_out": EPS_OUT, "delta": DELTA, "maxiter": dict(MAXITER),
+                           "base": dict(BASE), "regime_kwargs": {k: REGIMES[k] for k in names}}
+    for name in names:
+        data = _regime_runs(seed, name, n, d, seeds)
+        entry: dict[str, Any] = {"labels": data["labels"]}
+        for key in ("kappa", "w_share", "exp_ratio", "xstar_norm", "grad_rel", "nonpos", "r0", "A_norm", "l"):
+            entry[key] = data[key]
+        entry["methods"] = {lab: _summarise(data["runs"][lab]) for lab in data["labels"]}
+        # Newton's quadratic rate: slope of log r_{t+1} against log r_t over the steps inside
+        # (1e-12, 1e-1) r0 (above rounding, below the damped phase), pooled over seeds.
+        lo, hi = [], []
+        for r in data["runs"]["newton"]:
+            e = r["err"]
+            keep = (e[:-1] < 1e-1) & (e[:-1] > 1e-12) & (e[1:] > 1e-14)
+            lo += list(np.log10(e[:-1][keep]))
+            hi += list(np.log10(e[1:][keep]))
+        entry["newton_rate_points"] = len(lo)
+        entry["newton_rate_slope"] = float(np.polyfit(lo, hi, 1)[0]) if len(lo) >= 3 else math.nan
+        out[name] = entry
+    return out
+
+
+def convergence(rng: np.random.Generator, n: int = 10_000, d: int = 10, seeds: int = 30,
+                names: tuple[str, ...] = ("well conditioned", "col_range 1000")) -> dict[str, Any]:
+    """``‖x_t − x*‖/r₀`` per iteration and per second, every method, ``seeds`` instances of two regimes."""
+    seed = int(rng.integers(2**31))
+    out: dict[str, Any] = {"n": n, "d": d, "seeds": seeds, "regimes": list(names)}
+    for name in names:
+        data = _regime_runs(seed, name, n, d, seeds)
+        out[name] = {"labels": data["labels"], "kappa": data["kappa"],
+                     "err": {lab: [r["err"] for r in data["runs"][lab]] for lab in data["labels"]},
+                     "time": {lab: [r["time"] for r in data["runs"][lab]] for lab in data["labels"]}}
+    return out
+
+
+def _band(traces: list[np.ndarray], floor: float = 1e-17) -> tuple[np.ndarray, ...]:
+    """Median, min and max over runs per iteration; a finished run holds its last value."""
+    k = max(t.size for t in traces)
+    M = np.array([np.concatenate([t, np.full(k - t.size, t[-1])]) for t in traces])
+    M = np.maximum(M, floor)
+    return np.arange(k), np.median(M, axis=0), M.min(axis=0), M.max(axis=0)
+
+
+def _style(label: str) -> dict[str, Any]:
+    return {"ls": "--" if label in BASELINES else (":" if label in OURS else "-")}
+
+
+def plot_convergence(data: dict[str, Any]):
+    names = data["regimes"]
+    fig, grid = plt.subplots(len(names), 2, figsize=(10.5, 3.2 * len(names)), layout="constrained", squeeze=False)
+    for i, name in enumerate(names):
+        entry = data[name]
+        ax_it, ax_t = grid[i]
+        for j, label in enumerate(entry["labels"]):
+            color = f"C{j}"
+            t, med, lo, hi = _band(entry["err"][label])
+            ax_it.semilogy(t, med, color=color, label=label, **_style(label))
+            ax_it.fill_between(t, lo, hi, color=color, alpha=0.15)
+            # wall time: median time per iteration index over seeds, error median there
+            times = _band([np.maximum(x, 1e-6) for x in entry["time"][label]], floor=1e-6)[1]
+            ax_t.loglog(times[1:], med[1:], color=color, **_style(label))
+        kap = np.median(entry["kappa"])
+        ax_it.set_title(f"{name}: median κ(∇²L(x*)) = {kap:.3g}", fontsize=9)
+        ax_it.set_xlabel("iteration t")
+        ax_it.set_ylabel(r"$\|x_t - x^*\|_2 / r_0$")
+        ax_t.set_xlabel("wall time since start [s] (log)")
+        ax_t.set_ylabel(r"$\|x_t - x^*\|_2 / r_0$ (median)")
+    grid[0][1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
-def iterations_vs_eps(rng: np.random.Generator, n: int = 50_000, d: int = 20) -> dict:
-    """Iterations to reach ``‖x_t − x*‖ ≤ ε`` against ``log(1/ε)``, with Theorem 9.1's count."""
-    P = random_problem(n, d, seed=rng, w=5.0)
-    x0 = np.zeros(d)
-    xstar = _optimum(P, x0)
-    r0 = float(np.linalg.norm(xstar))
-    eps = np.logspace(-1, -10, 10) * r0
-    out = {"eps": eps, "r0": r0, "predicted": np.array([bounds.predicted_iterations(r0, e) for e in eps])}
-    for method, opts in (("newton", {}), ("sketch-newton", {"eps0": 0.1}), ("sketch-newton", {"eps0": 0.5})):
-        err, _ = _errors(P, x0, xstar, method, tol=1e-14, maxiter=80, seed=rng, **opts)
-        key = method + (f" (eps0={opts['eps0']})" if opts else "")
-        out[key] = np.array([int(np.argmax(err <= e)) if np.any(err <= e) else -1 for e in eps])
-    out["labels"] = [k for k in out if k.startswith(("newton", "sketch"))]
+def iterations_vs_eps(rng: np.random.Generator, n: int = 10_000, d: int = 10, seeds: int = 30) -> dict[str, Any]:
+    """Iterations until ``‖x_t − x*‖ ≤ ε`` against ``log(r₀/ε)``, medians and ranges over seeds.
+
+    Well-conditioned regime; exact Newton, Algorithm 1 inside (ε₀ = ``EPS_IN``) and outside
+    (``EPS_OUT``) Lemma A.8's range, and Lemma A.11's count ``⌈log(r₀/ε)/log 2.5⌉``. Distances are
+    in units of ``r₀`` (so ``r0`` is 1).
+    """
+    seed = int(rng.integers(2**31))
+    data = _regime_runs(seed, "well conditioned", n, d, seeds)
+    rel = np.logspace(-1, -10, 10)
+    out: dict[str, Any] = {"eps": rel, "r0": 1.0, "n": n, "d": d, "seeds": seeds,
+                           "predicted": np.array([bounds.predicted_iterations(1.0, e) for e in rel]),
+                           "theorem_natural_log": np.log(1.0 / rel), "labels": []}
+    for label in ("newton", "Algorithm 1", OUT_OF_RANGE[0]):
+        counts = np.array([[_first_below(r["err"], e) for e in rel] for r in data["runs"][label]], dtype=float)
+        counts[counts < 0] = np.nan
+        out["labels"].append(label)
+        out[label + " all"] = counts
+        out[label] = np.nanmedian(counts, axis=0)
+        out[label + " min"], out[label + " max"] = np.nanmin(counts, axis=0), np.nanmax(counts, axis=0)
+        out[label + " missing"] = int(np.isnan(counts).sum())
+    # the ledger's earlier key for the out-of-range run
+    out["sketch-newton (eps0=0.5)"] = out[OUT_OF_RANGE[0]]
     return out
 
 
-def plot_iterations_vs_eps(data: dict):
-    fig, (ax,) = figure(width=4.8)
+def plot_iterations_vs_eps(data: dict[str, Any]):
+    fig, (ax,) = figure(width=5.2)
     x = np.log10(data["r0"] / data["eps"])
-    ax.plot(x, data["predicted"], "k--", label=r"Theorem 9.1: $\lceil \log(r_0/\varepsilon)/\log 2.5\rceil$")
-    for label in data["labels"]:
-        ax.plot(x, data[label], "o-", label=label)
+    ax.plot(x, data["predicted"], "k--", label=r"Lemma A.11's count $\lceil \log(r_0/\varepsilon)/\log 2.5\rceil$")
+    for j, label in enumerate(data["labels"]):
+        ax.plot(x, data[label], "o-", color=f"C{j}", label=f"{label} (median)")
+        ax.fill_between(x, data[label + " min"], data[label + " max"], color=f"C{j}", alpha=0.2)
     ax.set_xlabel(r"$\log_{10}(r_0/\varepsilon)$")
     ax.set_ylabel("iterations")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     return fig
 
 
-def shrinking(rng: np.random.Generator, n: int = 50_000, d: int = 20, eps0: float = 0.3) -> dict:
-    """Observed ``r_{t+1}/r_t`` of Algorithm 1 against Lemma A.10's factor for the achieved ε₀.
+def plot_regimes(data: dict[str, Any]):
+    """Iterations to ``1e-6 r₀`` per method and regime: median (marker) and range over seeds (bar)."""
+    names = data["regimes"]
+    labels = data[names[0]]["labels"][:len(SWEEP_METHODS)]
+    fig, axes = figure(2, width=5.0, height=3.6)
+    for ax, tol in zip(axes, TOLS, strict=True):
+        width = 0.8 / len(labels)
+        for j, label in enumerate(labels):
+            xs = np.arange(len(names)) + (j - (len(labels) - 1) / 2) * width
+            meds, los, his, fails = [], [], [], []
+            for name in names:
+                s = data[name]["methods"][label]
+                meds.append(s[f"med {tol:g}"])
+                los.append(s[f"min {tol:g}"])
+                his.append(s[f"max {tol:g}"])
+                fails.append(s[f"fail {tol:g}"])
+            meds, los, his = np.array(meds), np.array(los, float), np.array(his, float)
+            ok = np.isfinite(meds)
+            ax.errorbar(xs[ok], meds[ok], yerr=[meds[ok] - los[ok], his[ok] - meds[ok]], fmt="o", ms=3,
+                        color=f"C{j}", label=label, capsize=2)
+            cap = data["maxiter"]["first" if label in BASELINES else "second"]
+            for x, f in zip(xs, fails, strict=True):
+                if f:
+                    ax.plot([x], [cap], "x", color=f"C{j}", ms=5)
+        ax.set_yscale("log")
+        ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel(f"iterations to {tol:g} r0")
+        ax.set_title(f"to {tol:g} $r_0$ (x: some seeds failed, drawn at the cap)", fontsize=8)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig
 
-    ``l`` is ``λ_min(∇²L(x*))``; ``M`` is the largest measured Lipschitz ratio on the ball that
-    holds the iterates (the paper's own ``M`` makes the bound vacuous: :func:`bounds.good_init_radius`).
+
+# ---------------------------------------------------------------------------- Lemma A.10, literally
+
+
+def _summary_log10_radius(n: int, R: float, beta: float, l: float) -> float:
+    """``log₁₀(0.1 l / M)`` with ``M`` as a third-party summary reads Lemma 8.1 (``bounds.lipschitz_bound_M``)."""
+    return float(np.log10(0.1 * l) - bounds.lipschitz_bound_M(n, R, beta, log10=True))
+
+
+def shrinking(rng: np.random.Generator, n: int = 10_000, d: int = 10, eps0: float = EPS_IN, runs: int = 8,
+              steps: int = 14) -> dict[str, Any]:
+    """Definition A.9 to the letter (no line search, no shift) on ``runs`` instances: Lemma A.10 measured.
+
+    Per run and step: the observed ``r_{t+1}/r_t``, the achieved ε₀ of ``H̃`` (Definition A.7,
+    :func:`bounds.spectral_error` against ``∇²L(x_t)``) and Lemma A.10's factor with that ε₀,
+    ``l = λ_min(∇²L(x*))`` and ``M`` the largest *measured* Lipschitz ratio on the ball of radius
+    ``1.05 r₀`` around ``x*`` (a lower bound on the true ``M``, so the factor is not a rigorous bound).
+    ``R = max(4, ‖A‖, ‖x*‖)`` (Theorem 9.1 assumes ``R ≥ 4``) for the summary's reading of ``M``.
     """
-    P = random_problem(n, d, seed=rng, w=5.0)
-    x0 = np.zeros(d)
-    xstar = _optimum(P, x0)
-    l = bounds.hessian_min_eig(P, xstar)
-    r0 = float(np.linalg.norm(xstar))
-    M = bounds.empirical_lipschitz(P, xstar, 1.05 * r0, pairs=100, rng=rng)
-    x = x0.copy()
-    r, achieved, bound = [r0], [], []
-    H_tilde = sketch.SketchedHessian(P, eps0=eps0, delta=0.05, nonpositive="raise", seed=rng)
-    for _ in range(14):
-        Ht = H_tilde(x)
-        e = bounds.spectral_error(P.hess(x), Ht)
-        x = x - np.linalg.solve(Ht, P.grad(x))  # Definition A.9
-        achieved.append(e)
-        bound.append(bounds.shrinking_bound(r[-1], e, l, M) / r[-1])
-        r.append(float(np.linalg.norm(x - xstar)))
-        if r[-1] < 1e-12 * r0:
-            break
-    r = np.array(r)
-    R = max(bounds.singular_values_extreme(P.A)[0], float(np.linalg.norm(xstar)))
-    log10_M_paper = bounds.lipschitz_bound_M(n, R, bounds.beta(P, xstar, 1.05 * r0), log10=True)
-    return {"r": r, "observed": r[1:] / r[:-1], "bound": np.array(bound), "achieved_eps": np.array(achieved),
-            "l": l, "M_measured": M, "eps0": eps0, "init_radius_measured": bounds.good_init_radius(l, M), "r0": r0,
-            "log10_M_paper": log10_M_paper,
-            "log10_init_radius_paper": float(np.log10(0.1 * l) - log10_M_paper)}
+    out: dict[str, Any] = {"n": n, "d": d, "eps0": eps0, "runs": runs, "r": [], "observed_runs": [],
+                           "bound_runs": [], "achieved_runs": [], "l": [], "M_measured": [], "r0_runs": [],
+                           "init_radius_measured_runs": [], "log10_init_radius_summary_runs": [], "R": [],
+                           "stopped": [], "beta": []}
+    for _ in range(runs):
+        P = random_problem(n, d, seed=rng, **BASE)
+        x0 = np.zeros(d)
+        xstar = _optimum(P, x0)
+        l = bounds.hessian_min_eig(P, xstar)
+        r0 = float(np.linalg.norm(xstar))
+        M = bounds.empirical_lipschitz(P, xstar, 1.05 * r0, pairs=60, rng=rng)
+        H_tilde = sketch.SketchedHessian(P, eps0=eps0, delta=DELTA, nonpositive="raise", seed=rng)
+        x, r, achieved, bound, stopped = x0.copy(), [r0], [], [], ""
+        for _ in range(steps):
+            try:
+                Ht = H_tilde(x)
+            except sketch.NonPositiveDiagonalError as exc:
+                stopped = str(exc)
+                break
+            e = bounds.spectral_error(P.hess(x), Ht)
+            x = x - np.linalg.solve(Ht, P.grad(x))  # Definition A.9
+            achieved.append(e)
+            bound.append(bounds.shrinking_bound(r[-1], e, l, M) / r[-1])
+            r.append(float(np.linalg.norm(x - xstar)))
+            if r[-1] < 1e-12 * r0:
+                break
+        r = np.array(r)
+        R = max(4.0, bounds.singular_values_extreme(P.A)[0], r0)
+        beta = bounds.beta(P, xstar, 1.05 * r0)
+        out["r"].append(r)
+        out["observed_runs"].append(r[1:] / r[:-1])
+        out["bound_runs"].append(np.array(bound))
+        out["achieved_runs"].append(np.array(achieved))
+        out["l"].append(l)
+        out["M_measured"].append(M)
+        out["r0_runs"].append(r0)
+        out["R"].append(R)
+        out["beta"].append(beta)
+        out["init_radius_measured_runs"].append(bounds.good_init_radius(l, M))
+        out["log10_init_radius_summary_runs"].append(_summary_log10_radius(n, R, beta, l))
+        out["stopped"].append(stopped)
+    for key in ("l", "M_measured", "r0_runs", "R", "beta", "init_radius_measured_runs",
+                "log10_init_radius_summary_runs"):
+        out[key] = np.array(out[key])
+    out["observed"] = np.concatenate(out["observed_runs"])
+    out["bound"] = np.concatenate(out["bound_runs"])
+    out["achieved_eps"] = np.concatenate(out["achieved_runs"])
+    out["violations"] = int(np.count_nonzero(out["observed"] > out["bound"]))
+    out["inside_measured"] = int(np.count_nonzero(out["r0_runs"] <= out["init_radius_measured_runs"]))
+    out["inside_summary"] = int(np.count_nonzero(np.log10(out["r0_runs"]) <= out["log10_init_radius_summary_runs"]))
+    out["eps_in_range"] = float(np.mean(out["achieved_eps"] < 0.1))
+    # A.11: r_t ≤ 0.4^t r0 at every step of every run
+    out["a11_steps"] = int(sum(r.size - 1 for r in out["r"]))
+    out["a11_violations"] = int(sum(np.count_nonzero(r[1:] > 0.4 ** np.arange(1, r.size) * r[0] * (1 + 1e-12))
+                                    for r in out["r"]))
+    out["reached_1e-9"] = int(sum(np.any(r <= 1e-9 * r[0]) for r in out["r"]))
+    # earlier keys (single-run names) kept for the ledger chapter
+    out["r0"] = float(out["r0_runs"][0])
+    out["init_radius_measured"] = float(out["init_radius_measured_runs"].min())
+    out["log10_init_radius_paper"] = float(out["log10_init_radius_summary_runs"].max())
+    return out
 
 
-def plot_shrinking(data: dict):
-    fig, (ax,) = figure(width=4.8)
-    t = np.arange(1, data["observed"].size + 1)
-    ax.semilogy(t, data["observed"], "o-", label=r"observed $r_{t+1}/r_t$")
-    ax.semilogy(t, data["bound"], "s--", label=r"Lemma A.10: $2(\varepsilon_0 + M r_t/(l - M r_t))$")
-    ax.semilogy(t, data["achieved_eps"], ":", label=r"achieved $\varepsilon_0$ of $\tilde H$")
+def plot_shrinking(data: dict[str, Any]):
+    fig, (ax,) = figure(width=5.6, height=3.6)
+    for j, (obs, bnd, ach) in enumerate(zip(data["observed_runs"], data["bound_runs"], data["achieved_runs"],
+                                            strict=True)):
+        t = np.arange(1, obs.size + 1)
+        first = j == 0
+        ax.semilogy(t, obs, "o-", color="C0", ms=3, alpha=0.6, label=r"observed $r_{t+1}/r_t$" if first else None)
+        ax.semilogy(t, bnd, "s--", color="C1", ms=3, alpha=0.6,
+                    label=r"Lemma A.10: $2(\varepsilon_0 + M r_t/(l - M r_t))$, measured $M$" if first else None)
+        ax.semilogy(t, ach, ":", color="C2", alpha=0.8,
+                    label=r"achieved $\varepsilon_0$ of $\tilde H$" if first else None)
+    ax.axhline(0.4, color="k", lw=0.8, label="Lemma A.11's rate 0.4")
     ax.set_xlabel("iteration t")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("contraction factor / achieved ε₀")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
-def sketch_error_vs_s(rng: np.random.Generator, n: int = 100_000, d: int = 20, seeds: int = 10) -> dict:
-    """Achieved spectral error of ``AᵀD̃A`` (Definition A.7) against the sample size ``s``."""
-    P = random_problem(n, d, seed=rng, w=5.0)
-    x = P.x_true
+# ---------------------------------------------------------------------------- Lemma A.8
+
+
+def draws_for_power(delta: float = DELTA, alternative: float | None = None, level: float = 0.05,
+                    power: float = 0.8, grid: tuple[int, ...] = (50, 100, 150, 200, 250, 300, 400, 600)) -> dict:
+    """Smallest number of draws in ``grid`` whose one-sided binomial test tells a miss rate ``alternative``
+    (default ``2δ``) from ``δ`` at ``level`` with at least ``power``.
+
+    Returns ``draws``, ``critical`` (reject ``miss rate ≤ δ`` at this many misses or more), ``size`` (the
+    test's actual level) and ``power``.
+    """
+    alternative = 2 * delta if alternative is None else alternative
+    for N in grid:
+        k = next(k for k in range(N + 2) if binom.sf(k - 1, N, delta) <= level)
+        pw = float(binom.sf(k - 1, N, alternative))
+        if pw >= power or N == grid[-1]:
+            return {"draws": N, "critical": k, "size": float(binom.sf(k - 1, N, delta)), "power": pw,
+                    "alternative": alternative}
+    raise AssertionError("unreachable")
+
+
+def sketch_error_vs_s(rng: np.random.Generator, n: int = 50_000, d: int = 10, seeds: int = 10,
+                      eps_test: float = EPS_IN) -> dict[str, Any]:
+    """Lemma A.8 measured: achieved ε₀ of ``AᵀD̃A`` (against ``AᵀDA``) and of ``H̃`` (against ``∇²L``).
+
+    At ``x*`` of one instance (``D = B_diag(x*) + w² > 0``): ``seeds`` draws per target ε₀ on a grid
+    reaching inside the lemma's range ``(0, 0.1)``; then, at ``eps_test``, as many draws as
+    :func:`draws_for_power` needs to tell a miss rate of ``2δ`` from ``δ``, for both ``AᵀD̃A`` and
+    Algorithm 1's ``H̃`` (:class:`softres.sketch.SketchedHessian`).
+    """
+    P = random_problem(n, d, seed=rng, **BASE)
+    x = _optimum(P, np.zeros(d))
     D = P.hess_diag(x)
-    exact = P.gram(D)
-    eps0s = np.array([0.8, 0.5, 0.3, 0.2, 0.14, 0.1])
-    s = np.array([sketch.sample_size(d, e, 0.05) for e in eps0s])
+    exact, H = P.gram(D), P.hess(x)
+    eps0s = np.array([0.5, 0.3, 0.2, 0.1, 0.09, 0.05])
+    s = np.array([sketch.sample_size(d, e, DELTA) for e in eps0s])
     errs = np.array([[bounds.spectral_error(exact, sketch.sampled_gram(P.A, sketch.sparsify_diagonal(
-        P.A, D, eps0=e, delta=0.05, rng=rng))) for _ in range(seeds)] for e in eps0s])
+        P.A, D, eps0=e, delta=DELTA, rng=rng))) for _ in range(seeds)] for e in eps0s])
+    H_errs = []
+    for e in eps0s:
+        H_tilde = sketch.SketchedHessian(P, eps0=e, delta=DELTA, nonpositive="raise", seed=rng)
+        H_errs.append([bounds.spectral_error(H, H_tilde(x)) for _ in range(seeds)])
+    H_errs = np.array(H_errs)
+    plan = draws_for_power(DELTA)
+    N = plan["draws"]
+    test_gram = np.array([bounds.spectral_error(exact, sketch.sampled_gram(P.A, sketch.sparsify_diagonal(
+        P.A, D, eps0=eps_test, delta=DELTA, rng=rng))) for _ in range(N)])
+    H_tilde = sketch.SketchedHessian(P, eps0=eps_test, delta=DELTA, nonpositive="raise", seed=rng)
+    test_H = np.array([bounds.spectral_error(H, H_tilde(x)) for _ in range(N)])
+    miss_gram = int(np.count_nonzero(test_gram > eps_test))
+    miss_H = int(np.count_nonzero(test_H > eps_test))
+    # union bound over T iterations: per-iteration failure δ/T, and what that does to s
+    T = bounds.predicted_iterations(1.0, 1e-9)
+    s_union = sketch.sample_size(d, eps_test, DELTA / T)
+    in_range = eps0s < 0.1
     fails = int(np.sum(errs > eps0s[:, None]))
-    return {"eps0": eps0s, "s": s, "errors": errs, "n": n, "d": d, "slope": loglog_slope(s, errs.mean(axis=1)),
-            "met": 1 - fails / errs.size, "fails": fails, "draws": int(errs.size),
-            # chance of at least this many failures if each draw failed with probability exactly δ
-            "binom_p": float(binom.sf(fails - 1, errs.size, 0.05))}
+    return {"eps0": eps0s, "s": s, "errors": errs, "H_errors": H_errs, "n": n, "d": d, "delta": DELTA,
+            "seeds": seeds, "slope": loglog_slope(s, np.median(errs, axis=1)),
+            "eps_test": eps_test, "s_test": sketch.sample_size(d, eps_test, DELTA), "plan": plan,
+            "test_gram": test_gram, "test_H": test_H, "miss_gram": miss_gram, "miss_H": miss_H,
+            "p_gram": float(binom.sf(miss_gram - 1, N, DELTA)), "p_H": float(binom.sf(miss_H - 1, N, DELTA)),
+            "union_T": T, "s_union": s_union, "s_union_ratio": s_union / sketch.sample_size(d, eps_test, DELTA),
+            "in_range_fails": int(np.sum(errs[in_range] > eps0s[in_range, None])),
+            "in_range_draws": int(errs[in_range].size),
+            # earlier keys: misses over the ε₀ grid (all targets)
+            "fails": fails, "draws": int(errs.size), "met": 1 - fails / errs.size,
+            "binom_p": float(binom.sf(fails - 1, errs.size, DELTA))}
 
 
-def plot_sketch_error_vs_s(data: dict):
-    fig, (ax,) = figure(width=4.8)
+def plot_sketch_error_vs_s(data: dict[str, Any]):
+    fig, (ax,) = figure(width=5.2, height=3.6)
+    s = data["s"]
     for j in range(data["errors"].shape[1]):
-        ax.loglog(data["s"], data["errors"][:, j], ".", color="C0", alpha=0.5)
-    ax.loglog(data["s"], data["errors"].mean(axis=1), "o-", color="C0", label="achieved (each seed, mean)")
-    ax.loglog(data["s"], data["eps0"], "k--",
+        ax.loglog(s * 0.97, data["errors"][:, j], ".", color="C0", alpha=0.4)
+        ax.loglog(s * 1.03, data["H_errors"][:, j], ".", color="C1", alpha=0.4)
+    ax.loglog(s, np.median(data["errors"], axis=1), "o-", color="C0",
+              label=r"$A^\top\tilde D A$ vs $A^\top D A$ (Lemma A.8; draws, median)")
+    ax.loglog(s, np.median(data["H_errors"], axis=1), "s-", color="C1",
+              label=r"$\tilde H$ vs $\nabla^2 L$ (Definition A.7; draws, median)")
+    ax.loglog(s, data["eps0"], "k--",
               label=r"target $\varepsilon_0$, $s = \lceil\varepsilon_0^{-2} d \log(d/\delta)\rceil$")
+    ax.axhspan(1e-3, 0.1, color="0.9", zorder=0, label=r"Lemma A.8's range $\varepsilon_0 < 0.1$")
+    ax.set_ylim(min(1e-2, float(data["errors"].min()) * 0.8), 1.0)
     ax.set_xlabel("sampled rows s")
-    ax.set_ylabel(r"$\max_i |\lambda_i(H^{-1/2}\tilde H H^{-1/2}) - 1|$")
-    ax.legend(fontsize=7)
+    ax.set_ylabel(r"achieved $\varepsilon_0$: $\max_i |\lambda_i(G^{-1/2}\tilde G G^{-1/2}) - 1|$")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
-def cost_per_iteration(rng: np.random.Generator, d: int = 100, repeat: int = 2) -> dict:
-    """Wall time of one iteration's Hessian work, exact against sketched, as ``n`` grows."""
-    ns = np.array([20_000, 60_000, 200_000])
-    exact, sketched = [], []
-    for n in ns:
-        P = random_problem(int(n), d, seed=rng, w=5.0)
-        x = P.x_true
-        H_tilde = sketch.SketchedHessian(P, eps0=0.5, delta=0.05, nonpositive="raise", seed=rng)
-        exact.append(best_of(lambda P=P, x=x: P.hess(x), repeat))
-        sketched.append(best_of(lambda H_tilde=H_tilde, x=x: H_tilde(x), repeat))
-    exact, sketched = np.array(exact), np.array(sketched)
-    return {"n": ns, "d": d, "exact": exact, "sketched": sketched, "ratio": exact / sketched,
-            "slope_exact": loglog_slope(ns, exact), "slope_sketched": loglog_slope(ns, sketched)}
+# ---------------------------------------------------------------------------- cost per iteration
 
 
-def plot_cost_per_iteration(data: dict):
-    fig, (ax,) = figure(width=4.8)
-    ax.loglog(data["n"], 1e3 * data["exact"], "o-", label=f"exact Hessian (slope {data['slope_exact']:.2f})")
-    ax.loglog(data["n"], 1e3 * data["sketched"], "s-", label=f"sketched Hessian (slope {data['slope_sketched']:.2f})")
-    ax.set_xlabel("n")
-    ax.set_ylabel(f"time per iteration's Hessian [ms], d = {data['d']}")
-    ax.legend(fontsize=7)
+def cost_per_iteration(rng: np.random.Generator, n: int = 50_000, ds: tuple[int, ...] = (10, 20, 40, 80, 160),
+                       ns: tuple[int, ...] = (12_500, 25_000, 50_000, 100_000), d_n: int = 40,
+                       repeat: int = 3) -> dict[str, Any]:
+    """Hessian work of one iteration, exact (``∇²L``) against Algorithm 1's ``H̃``, with passes over ``A``.
+
+    (a) at fixed ``n`` for each ``d`` of ``ds``: wall time (best of ``repeat`` distinct points) of
+    ``P.hess`` and of :class:`~softres.sketch.SketchedHessian` at ε₀ = ``EPS_OUT`` and ``EPS_IN``,
+    and ``P.op.passes`` per call; (b) at fixed ``d = d_n`` for each ``n`` of ``ns``: the same at
+    ``EPS_OUT``, for the log–log slope in ``n`` (Theorem 9.1: ``O(nnz(A) + d^ω)`` up to logs).
+    """
+    seed = int(rng.integers(2**31))
+
+    def measure(P, eps_list):
+        pts = [P.x_true + 1e-9 * k * np.ones(P.d) for k in range(1, 2 * repeat + 2)]
+        res = {}
+        before = P.op.passes
+        P.hess(pts[0])
+        res["exact passes"] = P.op.passes - before
+        res["exact"] = min(_time1(P.hess, x) for x in pts[1:repeat + 1])
+        for j, e in enumerate(eps_list):
+            H_tilde = sketch.SketchedHessian(P, eps0=e, delta=DELTA, nonpositive="exact", seed=seed)
+            before = P.op.passes
+            H_tilde(P.x_true - 1e-9 * (j + 1))
+            res[f"passes {e:g}"] = P.op.passes - before
+            res[f"rows {e:g}"] = H_tilde.last["rows"]
+            res[f"draws {e:g}"] = H_tilde.last["draws"]
+            res[f"sketch {e:g}"] = min(_time1(H_tilde, x - 1e-7 * (j + 1)) for x in pts[repeat + 1:])
+        return res
+
+    by_d = [measure(random_problem(n, int(d), seed=seed, **BASE), (EPS_OUT, EPS_IN)) for d in ds]
+    by_n = [measure(random_problem(int(m), d_n, seed=seed, **BASE), (EPS_OUT,)) for m in ns]
+    out: dict[str, Any] = {"n": n, "ds": np.array(ds), "ns": np.array(ns), "d_n": d_n, "repeat": repeat,
+                           "eps_out": EPS_OUT, "eps_in": EPS_IN, "delta": DELTA}
+    for key in by_d[0]:
+        out["d " + key] = np.array([r[key] for r in by_d])
+    for key in by_n[0]:
+        out["n " + key] = np.array([r[key] for r in by_n])
+    for e in (EPS_OUT, EPS_IN):
+        ratio = out["d exact"] / out[f"d sketch {e:g}"]
+        out[f"ratio {e:g}"] = ratio
+        pays = np.flatnonzero(ratio > 1)
+        out[f"crossover {e:g}"] = int(out["ds"][pays[0]]) if pays.size else -1
+        out[f"pays at all larger d {e:g}"] = bool(pays.size and np.all(ratio[pays[0]:] > 1))
+        # where s reaches n the sketch returns the exact diagonal (no sampling)
+        out[f"full sample {e:g}"] = out[f"d draws {e:g}"] >= n
+    out["slope exact"] = loglog_slope(out["ns"], out["n exact"])
+    out["slope sketched"] = loglog_slope(out["ns"], out[f"n sketch {EPS_OUT:g}"])
+    return out
+
+
+def _time1(fn, x) -> float:
+    t0 = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - t0
+
+
+def plot_cost_per_iteration(data: dict[str, Any]):
+    fig, (ax1, ax2) = figure(2, width=4.6, height=3.6)
+    ds = data["ds"]
+    for j, e in enumerate((data["eps_out"], data["eps_in"])):
+        ax1.semilogx(ds, data[f"ratio {e:g}"], "o-", color=f"C{j}", label=f"exact / sketched, ε₀ = {e:g}")
+        full = data[f"full sample {e:g}"]
+        if full.any():
+            ax1.semilogx(ds[full], data[f"ratio {e:g}"][full], "x", color="k", ms=8,
+                         label="s ≥ n: no sampling" if j == 1 else None)
+    ax1.axhline(1.0, color="0.5", lw=0.8)
+    ax1.set_xlabel(f"d (n = {data['n']})")
+    ax1.set_ylabel("time ratio exact / sketched Hessian")
+    ax1.legend(fontsize=7)
+    ns = data["ns"]
+    ax2.loglog(ns, 1e3 * data["n exact"], "o-", label=f"exact (slope {data['slope exact']:.2f})")
+    ax2.loglog(ns, 1e3 * data[f"n sketch {data['eps_out']:g}"], "s-",
+               label=f"sketched, ε₀ = {data['eps_out']:g} (slope {data['slope sketched']:.2f})")
+    ax2.set_xlabel(f"n (d = {data['d_n']})")
+    ax2.set_ylabel("time of one iteration's Hessian [ms]")
+    ax2.legend(fontsize=7)
     return fig
