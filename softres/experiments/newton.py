@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator, NullFormatter
 import numpy as np
 from scipy.stats import binom
 
@@ -333,7 +334,7 @@ def iterations_vs_eps(rng: np.random.Generator, n: int = 10_000, d: int = 10, se
     seed = int(rng.integers(2**31))
     data = _regime_runs(seed, "well conditioned", n, d, seeds)
     rel = np.logspace(-1, -10, 10)
-    out: dict[str, Any] = {"eps": rel, "r0": 1.0, "n": n, "d": d, "seeds": seeds,
+    out: dict[str, Any] = {"eps": rel, "r0": 1.0, "n": n, "d": d, "seeds": seeds, "eps_in": EPS_IN, "eps_out": EPS_OUT,
                            "predicted": np.array([bounds.predicted_iterations(1.0, e) for e in rel]),
                            "theorem_natural_log": np.log(1.0 / rel), "labels": []}
     for label in ("newton", "Algorithm 1", OUT_OF_RANGE[0]):
@@ -353,8 +354,10 @@ def plot_iterations_vs_eps(data: dict[str, Any]):
     fig, (ax,) = figure(width=5.2)
     x = np.log10(data["r0"] / data["eps"])
     ax.plot(x, data["predicted"], "k--", label=r"Lemma A.11's count $\lceil \log(r_0/\varepsilon)/\log 2.5\rceil$")
+    names = {"Algorithm 1": f"Algorithm 1, ε₀ = {data['eps_in']:g}",
+             OUT_OF_RANGE[0]: f"Algorithm 1, ε₀ = {data['eps_out']:g} (outside Lemma A.8's range)"}
     for j, label in enumerate(data["labels"]):
-        ax.plot(x, data[label], "o-", color=f"C{j}", label=f"{label} (median)")
+        ax.plot(x, data[label], "o-", color=f"C{j}", label=f"{names.get(label, label)} (median, range)")
         ax.fill_between(x, data[label + " min"], data[label + " max"], color=f"C{j}", alpha=0.2)
     ax.set_xlabel(r"$\log_{10}(r_0/\varepsilon)$")
     ax.set_ylabel("iterations")
@@ -366,7 +369,7 @@ def plot_regimes(data: dict[str, Any]):
     """Iterations to ``1e-6 r₀`` per method and regime: median (marker) and range over seeds (bar)."""
     names = data["regimes"]
     labels = data[names[0]]["labels"][:len(SWEEP_METHODS)]
-    fig, axes = figure(2, width=5.0, height=3.6)
+    fig, axes = figure(2, width=5.4, height=3.8)
     for ax, tol in zip(axes, TOLS, strict=True):
         width = 0.8 / len(labels)
         for j, label in enumerate(labels):
@@ -476,7 +479,7 @@ def shrinking(rng: np.random.Generator, n: int = 10_000, d: int = 10, eps0: floa
 
 
 def plot_shrinking(data: dict[str, Any]):
-    fig, (ax,) = figure(width=5.6, height=3.6)
+    fig, (ax,) = figure(width=8.4, height=3.8)
     for j, (obs, bnd, ach) in enumerate(zip(data["observed_runs"], data["bound_runs"], data["achieved_runs"],
                                             strict=True)):
         t = np.arange(1, obs.size + 1)
@@ -487,6 +490,7 @@ def plot_shrinking(data: dict[str, Any]):
         ax.semilogy(t, ach, ":", color="C2", alpha=0.8,
                     label=r"achieved $\varepsilon_0$ of $\tilde H$" if first else None)
     ax.axhline(0.4, color="k", lw=0.8, label="Lemma A.11's rate 0.4")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration t")
     ax.set_ylabel("contraction factor / achieved ε₀")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -563,7 +567,7 @@ def sketch_error_vs_s(rng: np.random.Generator, n: int = 50_000, d: int = 10, se
 
 
 def plot_sketch_error_vs_s(data: dict[str, Any]):
-    fig, (ax,) = figure(width=5.2, height=3.6)
+    fig, (ax,) = figure(width=8.4, height=3.8)
     s = data["s"]
     for j in range(data["errors"].shape[1]):
         ax.loglog(s * 0.97, data["errors"][:, j], ".", color="C0", alpha=0.4)
@@ -658,6 +662,8 @@ def plot_cost_per_iteration(data: dict[str, Any]):
     ax2.loglog(ns, 1e3 * data["n exact"], "o-", label=f"exact (slope {data['slope exact']:.2f})")
     ax2.loglog(ns, 1e3 * data[f"n sketch {data['eps_out']:g}"], "s-",
                label=f"sketched, ε₀ = {data['eps_out']:g} (slope {data['slope sketched']:.2f})")
+    ax2.xaxis.set_minor_formatter(NullFormatter())
+    ax2.yaxis.set_minor_formatter(NullFormatter())
     ax2.set_xlabel(f"n (d = {data['d_n']})")
     ax2.set_ylabel("time of one iteration's Hessian [ms]")
     ax2.legend(fontsize=7)
