@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator, NullFormatter
 import numpy as np
+from matplotlib.ticker import MaxNLocator, NullFormatter
 from scipy.stats import binom
 
 from softres import bounds, sketch
