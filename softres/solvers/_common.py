@@ -43,13 +43,15 @@ class Method:
     """One solver of :func:`softres.minimize`: a step direction at each iterate.
 
     Subclasses declare their options as keyword-only parameters of ``__init__`` (validated there);
+    ``default_maxiter``, ``randomised`` and ``curvature`` describe them to :func:`softres.minimize` and the tests;
     :func:`softres.solvers.options_of` reads them from the signature. ``accepted`` sees each step
     ``s = x_{k+1} − x_k`` and gradient change ``y``, for methods that learn from them.
     """
 
     name: ClassVar[str]
     default_maxiter: ClassVar[int] = 100
-    randomised: ClassVar[bool] = False
+    randomised: ClassVar[bool] = False  # uses the seed (a sketch)
+    curvature: ClassVar[bool] = False  # uses the Hessian or its sketch: converges in few iterations
 
     def __init__(self, problem: Any, rng: np.random.Generator) -> None:
         self.problem, self.rng = problem, rng

@@ -31,6 +31,7 @@ class Newton(Method):
     """Exact Newton (Definition A.6): ``p = −∇²L(x)⁻¹ ∇L(x)``, shifted to positive definite if needed."""
 
     name = "newton"
+    curvature = True
 
     def __init__(self, problem: Any, rng: np.random.Generator) -> None:
         super().__init__(problem, rng)
@@ -47,6 +48,7 @@ class _Sketched(Method):
     """A method that uses Algorithm 1's sketched Hessian ``H̃`` (:class:`softres.sketch.SketchedHessian`)."""
 
     randomised = True
+    curvature = True
 
     def __init__(self, problem: Any, rng: np.random.Generator, *, eps0: float = 0.1, delta: float = 0.05,
                  C: float = 1.0, nonpositive: str = "exact", score_reuse: float = 1.0) -> None:
@@ -240,6 +242,7 @@ class SketchLBFGS(LBFGS):
     name = "sketch-lbfgs"
     default_maxiter = 500
     randomised = True
+    curvature = True
 
     def __init__(self, problem: Any, rng: np.random.Generator, *, eps0: float = 0.1, delta: float = 0.05,
                  C: float = 1.0, memory: int = 20) -> None:
