@@ -18,10 +18,12 @@ import math
 
 import numpy as np
 
+from softres.units import Unit
+
 __all__ = ["Buffers", "DomainError", "State", "unscale"]
 
 class DomainError(ValueError):
-    """``α(x) = <exp(Ax) + Ax, 1> ≤ 0``: the point lies outside the paper's domain.
+    """``α(x) = <u(x), 1> ≤ 0`` (``u = exp(Ax) + Ax`` in the paper): the point lies outside the domain.
 
     The paper (Definition 1.4 and the assumption ``α(x) ≥ β > 0`` of Lemma 7.1 and Theorem 9.1)
     only defines the normalised output where ``α(x) > 0``. ``alpha`` holds ``α(x)`` (possibly
@@ -32,7 +34,7 @@ class DomainError(ValueError):
         self.alpha = alpha
         super().__init__(
             message
-            or f"x is outside the domain: alpha(x) = <exp(Ax) + Ax, 1> = {alpha:.6g} <= 0; "
+            or f"x is outside the domain: alpha(x) = <u(x), 1> = {alpha:.6g} <= 0; "
             "the normalised output f(x) = u(x) / alpha(x) needs alpha(x) > 0"
         )
 
@@ -64,33 +66,27 @@ class State:
 
     __slots__ = ("_has_B_diag", "_has_D", "_has_U", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
 
-    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray, buf: Buffers) -> None:
+    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit) -> None:
         self.x = x
         self.z = z
         self.buf = buf
-        m = max(0.0, float(z.max()))
-        self.m = m
-        e = np.subtract(z, m, out=buf.e)
-        np.exp(e, out=e)  # ≤ 1: no overflow; underflow to 0 is harmless
-        s = math.exp(-m)
-        u = np.multiply(z, s, out=buf.f)
-        u += e
+        # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
+        self.m, bound = unit.evaluate(z, buf.f, buf.v_hat, buf.e)
+        u = buf.f
         with np.errstate(over="ignore", invalid="ignore"):
             alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
-        # The sign of a sum is only meaningful above its rounding error; Σ|u| ≤ n (1 + s max|z|)
-        # bounds that error cheaply, and the exact Σ|u| is only needed close to the threshold.
+        # The sign of a sum is only meaningful above its rounding error; the unit's cheap bound on
+        # Σ|u| serves, and the exact Σ|u| is only needed close to the threshold.
         tol = 4.0 * z.size * np.finfo(float).eps
-        bound = z.size * (1.0 + s * max(abs(float(z.min())), m))
         if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
-            raise DomainError(unscale(alpha_scaled, m))
+            raise DomainError(unscale(alpha_scaled, self.m))
         self.alpha_scaled = alpha_scaled
         u *= 1.0 / alpha_scaled  # u is now f
         c = np.subtract(u, b, out=buf.c)
         self.cf = float(c @ u)
         self.ff = float(u @ u)
         np.subtract(c, self.cf, out=buf.r)
-        v_hat = np.add(e, s, out=buf.v_hat)
-        v_hat *= 1.0 / alpha_scaled  # = v / α
+        buf.v_hat *= 1.0 / alpha_scaled  # = v / α
         self._has_B_diag = self._has_D = self._has_U = False
 
     f = property(lambda self: self.buf.f, doc="``f = u / α``")
@@ -100,7 +96,7 @@ class State:
 
     @property
     def B_diag(self) -> np.ndarray:
-        """``α⁻² v∘v + α⁻¹ exp(Ax)∘r`` (Lemma 5.4); ``exp(Ax)/α = e / α̃``."""
+        """``α⁻² v∘v + α⁻¹ φ''(Ax)∘r`` (Lemma 5.4, where ``φ'' = exp``); ``φ''(Ax)/α = e / α̃``."""
         bd = self.buf.B_diag
         if not self._has_B_diag:
             np.multiply(self.buf.e, self.buf.r, out=bd)

@@ -18,6 +18,7 @@ import numpy as np
 from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
 from softres._state import Buffers, DomainError, State, unscale
 from softres._validate import as_vector, check_real, read_only
+from softres.units import UNIFIED, as_unit
 
 __all__ = ["CSC_MAX_ROW_NNZ", "MAX_DENSE_B", "DomainError", "Problem"]
 
@@ -41,6 +42,10 @@ class Problem:
     w : (n,) array_like, float, or None
         Regulariser weights ``W = diag(w)``; a scalar is broadcast, ``None`` means ``w = 0``
         (the unregularised loss ``L_exp``).
+    unit : str or softres.units.Unit, optional
+        The unit ``φ`` with ``u = φ(Ax)``: the paper's ``"unified"`` ``e^z + z`` (default),
+        ``"softmax"`` (Definition 1.1), ``"shortcut"`` (``z``), ``"cosh"``, ``"sinh"`` (Definition 1.3),
+        or ``softres.units.unified(gamma)`` for ``e^z + γz``. Every method works for every unit.
 
     Raises
     ------
@@ -62,7 +67,8 @@ class Problem:
     (for process pools) without them.
     """
 
-    def __init__(self, A: Any, b: Any, w: Any = None) -> None:
+    def __init__(self, A: Any, b: Any, w: Any = None, unit: Any = None) -> None:
+        self.unit = as_unit(unit)
         self.op = MatrixOperator(A, "A")
         self.A = self.op.A
         self.n, self.d = self.A.shape
@@ -84,7 +90,8 @@ class Problem:
 
     def __repr__(self) -> str:
         kind = f"sparse, nnz={self.A.nnz}" if self.is_sparse else "dense"
-        return f"Problem(n={self.n}, d={self.d}, {kind})"
+        unit = "" if self.unit == UNIFIED else f", unit={self.unit.name}"
+        return f"Problem(n={self.n}, d={self.d}, {kind}{unit})"
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -113,27 +120,25 @@ class Problem:
         if getattr(loc, "buffers", None) is None:
             loc.buffers = Buffers(self.n)
         loc.state = None  # the new state overwrites the shared buffers, even if it raises
-        loc.state = State(x.copy(), z, self.b, loc.buffers)
+        loc.state = State(x.copy(), z, self.b, loc.buffers, self.unit)
         return loc.state
 
     # ------------------------------------------------------------------ Definition 3.1
     def u(self, x: Any) -> np.ndarray:
-        """``u(x) = exp(Ax) + Ax``, the residual unit (Definition 3.1); ``inf`` where it overflows."""
-        _, z = self._Ax(x)
-        with np.errstate(over="ignore"):
-            return np.exp(z) + z
+        """``u(x) = exp(Ax) + Ax`` (Definition 3.1), ``φ(Ax)`` for another unit; ``inf`` where it overflows."""
+        return self.unit(self._Ax(x)[1])
 
     def v(self, x: Any) -> np.ndarray:
-        """``v(x) = exp(Ax) + 1``, the elementwise derivative of ``u`` (Definition 3.1)."""
-        _, z = self._Ax(x)
-        with np.errstate(over="ignore"):
-            return np.exp(z) + 1.0
+        """``v(x) = exp(Ax) + 1``, the elementwise derivative of ``u`` (Definition 3.1; ``φ'(Ax)``)."""
+        return self.unit.derivative(self._Ax(x)[1])
 
     def alpha(self, x: Any) -> float:
         """``α(x) = <u(x), 1>`` (Definition 3.1). May be ``≤ 0`` (outside the domain) or ``inf``."""
-        _, z = self._Ax(x)
-        m = max(0.0, float(z.max()))
-        return unscale(float((np.exp(z - m) + z * math.exp(-m)).sum()), m)
+        z = self._Ax(x)[1]
+        n = z.size
+        phi, dphi, ddphi = np.empty(n), np.empty(n), np.empty(n)
+        m, _ = self.unit.evaluate(z, phi, dphi, ddphi)
+        return unscale(float(phi.sum()), m)
 
     def in_domain(self, x: Any) -> bool:
         """``True`` when ``α(x) > 0`` (numerically: above the rounding error of the sum)."""

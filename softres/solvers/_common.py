@@ -27,6 +27,7 @@ STATUS = {
     3: "x0 is outside the domain alpha(x) > 0, or the loss is not finite there",
     4: "Hessian approximation unavailable",
     5: "numerical failure: a quantity is not finite in float64",
+    6: "the gradient is exactly zero in float64 while L(x) > 0: not a verified minimum",
     99: "stopped by the callback (StopIteration)",
 }
 
@@ -228,12 +229,12 @@ def _converged(problem: Any, x: np.ndarray, f: float, gnorm: float, target: floa
     """Why the run may stop at ``x`` (empty when it may not); :class:`Stop` for a gradient that vanished.
 
     A gradient that is exactly zero in float64 while ``L(x) > 0`` comes from saturation (the
-    normalised output one-hot to working precision, as when ``Ax`` is huge) or underflow, not from
-    an optimum: that is a failure (status 5), not convergence.
+    normalised output one-hot to working precision, as when ``Ax`` is huge), underflow, or an exact
+    symmetry (``cosh`` at ``x = 0``), not from a computed optimum: the run stops with status 6.
     """
     if gnorm == 0.0 and f > 0.0:
-        raise Stop(5, "the gradient is exactly zero in float64 while L(x) > 0: the output f(x) is saturated "
-                      "(or the gradient underflows), so x is not a verified minimum")
+        raise Stop(6, "the output f(x) is saturated, the gradient underflows, or x is a stationary point "
+                      "by symmetry; start elsewhere")
     if gnorm <= target:
         return f"|grad L(x)| = {gnorm:.3g} <= " + ("gtol" if target == gtol else "tol * |grad L(x0)|")
     floor = problem.grad_error(x) if hasattr(problem, "grad_error") else 0.0
