@@ -66,7 +66,10 @@ def _part_errors(A, b, w, x) -> list[float]:
     part11_ref = np.stack([J_v[:, i] * A[:, i] for i in range(d)])
     part12 = np.stack([e * A[:, i] * A[:, j] for i, j in off]) if off else np.zeros((1, 1))
     part12_ref = np.stack([J_v[:, j] * A[:, i] for i, j in off]) if off else np.zeros((1, 1))
-    c_naive = (lambda t: naive_parts(A, b, w, t)[2] - b)
+
+    def c_naive(t):
+        return naive_parts(A, b, w, t)[2] - b
+
     return [
         _rel(A, cs(lambda t: A @ t, x)),
         _rel(e[:, None] * A, cs(lambda t: np.exp(A @ t), x)),
@@ -160,12 +163,16 @@ def cost_vs_nnz(rng: np.random.Generator, d: int = 50, repeat: int = 9) -> dict:
     return out
 
 
-def trend_word(slope: float, low: float = 0.8, high: float = 1.2) -> str:
+#: Log–log slopes in this range are called "close to linear" by :func:`trend_word`.
+LINEAR_RANGE = (0.8, 1.2)
+
+
+def trend_word(slope: float, low: float = LINEAR_RANGE[0], high: float = LINEAR_RANGE[1]) -> str:
     """Word for a fitted log–log slope of time against size: the prose uses it instead of a fixed claim."""
     if slope < low:
-        return "sublinear (small sizes are dominated by fixed overheads)"
+        return "below linear"
     if slope > high:
-        return "superlinear (larger arrays fall out of cache)"
+        return "above linear"
     return "close to linear"
 
 

@@ -430,7 +430,7 @@ def plot_foundation_checks(data: dict):
 
 
 # ---------------------------------------------------------------------------------------- ledger
-def _fact_evidence(rows: list[dict]) -> tuple[str, bool]:
+def _fact_evidence(rows: list[dict], tol: float) -> tuple[str, bool]:
     ids = [r["worst"] for r in rows if r["kind"] == "identity"]
     ineq = [r["worst"] for r in rows if r["kind"] == "inequality"]
     parts = []
@@ -438,7 +438,8 @@ def _fact_evidence(rows: list[dict]) -> tuple[str, bool]:
         parts.append(f"{len(ids)} identities, largest relative error {max(ids):.1e}")
     if ineq:
         parts.append(f"{len(ineq)} inequalities, smallest relative margin {min(ineq):.1e}")
-    return "; ".join(parts), all(r["passed"] for r in rows)
+    passed = all(r["worst"] < tol if r["kind"] == "identity" else r["worst"] > -tol for r in rows)
+    return "; ".join(parts), bool(passed) and bool(rows)
 
 
 def ledger_rows() -> list[dict]:
@@ -484,9 +485,10 @@ def ledger_rows() -> list[dict]:
     for k in range(2, 9):
         item = f"Fact 3.{k}"
         mine = [r for r in facts if r["fact"] == item]
-        evidence, passed = _fact_evidence(mine)
+        evidence, passed = _fact_evidence(mine, tol)
         row(item, f"fact-3-{k}",
             "each stated part on random inputs (identities: relative error; inequalities: relative margin, "
             "inputs drawn near equality); fails if any part were false",
-            f"{evidence}; {trials} draws", passed, verdict_ok="not falsified" if k != 7 else "not falsified (Part 1; Part 2 not recoverable)")
+            f"{evidence}; {trials} draws", passed,
+            verdict_ok="not falsified" if k != 7 else "not falsified (Part 1; Part 2 not recoverable)")
     return rows
