@@ -134,7 +134,7 @@ def cost_vs_nnz(rng: np.random.Generator, d: int = 50, repeat: int = 9) -> dict:
     timed round-robin, so a burst of load from other programs hits all sizes alike.
     """
     out: dict = {"d": d, "repeat": repeat, "density": 0.05}
-    sizes = {"dense": (None, [2_000, 8_000, 32_000, 128_000]), "sparse": (0.05, [8_000, 32_000, 128_000, 512_000])}
+    sizes = {"dense": (None, [1_000, 4_000, 16_000, 64_000]), "sparse": (0.05, [4_000, 16_000, 64_000, 256_000])}
     problems = {k: [random_problem(n, d, seed=rng, density=dens) for n in ns] for k, (dens, ns) in sizes.items()}
     times = {k: [[] for _ in v] for k, v in problems.items()}
     passes = {k: [[] for _ in v] for k, v in problems.items()}

@@ -55,14 +55,18 @@ def plot_residual_unit(data: dict):
 
 
 # ---------------------------------------------------------------------------------------- domain
-def domain_map(rng: np.random.Generator, n: int = 8, grid: int = 161, radius: float = 3.0) -> dict:
-    """``α(x)`` over a square of ``x ∈ R²`` for a random ``A`` (d = 2): where is ``α(x) > 0``?"""
+def domain_map(rng: np.random.Generator, n: int = 8, grid: int = 121, radius: float = 3.0) -> dict:
+    """``α(x)`` over a square of ``x ∈ R²`` for a random ``A`` (d = 2): where is ``α(x) > 0``?
+
+    ``α`` is evaluated from its definition on the whole grid at once (numpy, no softres code);
+    ``agree`` says whether ``Problem.in_domain`` matches the sign of that ``α`` at every grid point.
+    """
     A = rng.standard_normal((n, 2))
     P = Problem(A, np.full(n, 1.0 / n))
     t = np.linspace(-radius, radius, grid)
     X, Y = np.meshgrid(t, t)
-    alpha = np.array([[P.alpha(np.array([a, b])) for a, b in zip(xr, yr, strict=True)]
-                      for xr, yr in zip(X, Y, strict=True)])
+    Z = A @ np.stack([X.ravel(), Y.ravel()])  # n × grid²
+    alpha = (np.exp(Z) + Z).sum(axis=0).reshape(X.shape)
     inside = np.array([[P.in_domain(np.array([a, b])) for a, b in zip(xr, yr, strict=True)]
                        for xr, yr in zip(X, Y, strict=True)])
     return {"t": t, "alpha": alpha, "inside": inside, "outside_fraction": float(1 - inside.mean()),
@@ -400,7 +404,7 @@ _DEF_LABELS = {"1.1": "Def. 1.1: softmax gradient", "1.2": "Def. 1.2: attention 
 
 def plot_foundation_checks(data: dict):
     """Left: worst relative error of each identity; right: worst relative margin of each inequality."""
-    fig, (ax1, ax2) = figure(2, width=4.8, height=6.2)
+    fig, (ax1, ax2) = figure(2, width=5.2, height=6.4)
     defs, facts = data["definitions"], data["facts"]["rows"]
     ids = [(lab, defs[k]) for k, lab in _DEF_LABELS.items()]
     ids += [(f"{r['fact']}: {r['part']}"[:52], r["worst"]) for r in facts if r["kind"] == "identity"]
@@ -417,13 +421,17 @@ def plot_foundation_checks(data: dict):
     ax1.set_title("identities", fontsize=9)
     ax1.legend(fontsize=7)
     y = np.arange(len(ineq))
-    ax2.barh(y, [v for _, v in ineq], color=["C2" if v > 0 else "C1" for _, v in ineq])
+    vals = np.array([v for _, v in ineq])
+    ax2.barh(y, vals, color=["C2" if v > 0 else "C1" for v in vals])
+    ax2.plot(vals, y, "k|", ms=6, label="value (0: equality reached)")
     ax2.axvline(-data["tol"], color="C3", ls="--", label="tolerance (violation left of it)")
     ax2.set_xscale("symlog", linthresh=1e-15)
     ax2.set_xlim(-1e-11, 1.0)
+    ax2.set_xticks([-1e-12, 0.0, 1e-12, 1e-8, 1e-4, 1.0])
+    ax2.tick_params(axis="x", labelsize=7)
     ax2.set_yticks(y, [lab for lab, _ in ineq], fontsize=6)
     ax2.invert_yaxis()
-    ax2.set_xlabel("smallest relative margin (rhs - lhs) / scale\n(symlog; orange: rounding-level negative)")
+    ax2.set_xlabel("smallest relative margin (symlog)\norange: negative at rounding level")
     ax2.set_title("inequalities", fontsize=9)
     ax2.legend(fontsize=7)
     return fig
