@@ -120,7 +120,7 @@ def plot_lemma_4_1(data: dict):
     ax.set_xscale("log")
     ax.set_yticks(range(k), data["parts"], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("relative error against complex step (exact 0 drawn at 1e-18)")
+    ax.set_xlabel("relative error against complex step\n(an exact 0 is drawn at 1e-18)")
     ax.set_title("Parts 10 and 12 need d > 1: drawn for the problems with d > 1 only", fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
     return fig
