@@ -171,7 +171,7 @@ def plot_structure(data: dict):
     return fig
 
 
-def cost_vs_n(rng: np.random.Generator, d: int = 30, repeat: int = 5) -> dict:
+def cost_vs_n(rng: np.random.Generator, d: int = 30, repeat: int = 3) -> dict:
     """Passes over ``A`` and time of ``hess`` (Gram product + rank-two update) against ``d`` calls of ``hessp``.
 
     Times are wall-clock medians over ``repeat`` rounds (sizes timed round-robin) with min and max;
