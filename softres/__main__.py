@@ -12,7 +12,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from softres import figures
 
@@ -41,13 +43,22 @@ def main(argv: list[str] | None = None) -> int:
         if not problems:
             print(f"all {len(reg)} registered figures are in the built book")
         return 1 if problems else 0
+    if args.names and args.chapter:
+        parser.error("give figure names or --chapter, not both")
     names = args.names or [n for n, s in reg.items() if args.chapter in (None, s.chapter)]
     if args.chapter and not names:
         parser.error(f"no registered figure in chapter {args.chapter!r}")
     unknown = [n for n in names if n not in reg]
     if unknown:
         parser.error(f"unknown figure(s): {', '.join(unknown)}; see 'python -m softres list'")
-    for path in figures.save(names, args.out):
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(f"{out} is not writable")
+    except OSError as exc:
+        parser.error(f"--out {args.out!r}: cannot write figures there ({exc.strerror or exc})")
+    for path in figures.save(names, out):
         print(path)
     return 0
 

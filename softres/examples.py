@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from softres._validate import check_int, check_real
 from softres.problem import Problem
 
 __all__ = ["as_generator", "random_problem"]
@@ -59,12 +60,14 @@ def random_problem(
         geometrically from 1 down to ``1/col_range``): 1 gives a well-conditioned Hessian, larger
         values an ill-conditioned one, as features on different scales do.
     """
-    if not (isinstance(n, int | np.integer) and isinstance(d, int | np.integer)) or n < 1 or d < 1:
-        raise ValueError(f"n and d must be positive integers, got n={n!r}, d={d!r}")
-    if density is not None and not 0.0 < density <= 1.0:
-        raise ValueError(f"density must be in (0, 1], got {density!r}")
-    if not col_range >= 1.0:
-        raise ValueError(f"col_range must be >= 1, got {col_range!r}")
+    n, d = check_int(n, "n"), check_int(d, "d")
+    if density is not None:
+        density = check_real(density, "density", low=0.0, high=1.0, low_open=True)
+    if w is not None:
+        w = check_real(w, "w", low=0.0)
+    noise = check_real(noise, "noise", low=0.0)
+    scale = check_real(scale, "scale", low=0.0, low_open=True)
+    col_range = check_real(col_range, "col_range", low=1.0)
     rng = as_generator(seed)
     entry = scale / np.sqrt(d)
     if density is None:

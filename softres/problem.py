@@ -4,13 +4,7 @@ Everything the paper defines at a point ``x`` (Definition 3.1), the loss (Defini
 regulariser of Section 9), its gradient (Lemma 4.1), its Hessian (Lemma 5.2) and the Hessian's
 "diagonal plus rank two" structure (Lemma 5.4) live on one class, :class:`Problem`.
 
-Numerical scheme
-----------------
-With ``z = Ax`` and ``m = max(0, max_i z_i)`` every quantity is computed from the scaled vectors
-``e = exp(z - m)``, ``ũ = e + z e^{-m} = u e^{-m}`` and ``ṽ = e + e^{-m} = v e^{-m}``, and the scaled
-normaliser ``α̃ = <ũ, 1> = α e^{-m}``. The loss, gradient and Hessian are ratios of equal degree in
-``e^m`` (``f = ũ / α̃``, ``v / α = ṽ / α̃``, ``exp(z) / α = e / α̃``), so the factor cancels and
-nothing overflows even for ``max(Ax) = 1e4``.
+The scaled evaluation that keeps ``exp(Ax)`` from overflowing is described in :mod:`softres._state`.
 """
 
 from __future__ import annotations
@@ -22,130 +16,14 @@ from typing import Any
 import numpy as np
 
 from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
+from softres._state import Buffers, DomainError, State, unscale
 from softres._validate import as_vector, check_real, read_only
+from softres.units import UNIFIED, as_unit
 
 __all__ = ["CSC_MAX_ROW_NNZ", "MAX_DENSE_B", "DomainError", "Problem"]
 
 #: Largest ``n`` for which :meth:`Problem.B` materialises the ``n × n`` matrix ``B(x)``.
 MAX_DENSE_B = 2000
-
-
-class DomainError(ValueError):
-    """``α(x) = <exp(Ax) + Ax, 1> ≤ 0``: the point lies outside the paper's domain.
-
-    The paper (Definition 1.4 and the assumption ``α(x) ≥ β > 0`` of Lemma 7.1 and Theorem 9.1)
-    only defines the normalised output where ``α(x) > 0``. ``alpha`` holds ``α(x)`` (possibly
-    ``-inf``/``inf`` only when it is not representable).
-    """
-
-    def __init__(self, alpha: float, message: str | None = None) -> None:
-        self.alpha = alpha
-        super().__init__(
-            message
-            or f"x is outside the domain: alpha(x) = <exp(Ax) + Ax, 1> = {alpha:.6g} <= 0; "
-            "the normalised output f(x) = u(x) / alpha(x) needs alpha(x) > 0"
-        )
-
-    def __reduce__(self) -> tuple:
-        return type(self), (self.alpha, str(self))  # picklable: worker processes can raise it
-
-
-class _Buffers:
-    """``n``-sized work arrays owned by one :class:`Problem` and reused from point to point.
-
-    Fresh multi-megabyte arrays cost page faults on first touch; for a sparse ``A`` with a few
-    nonzeros per row those ``O(n)`` costs rival the products with ``A``. The arrays of a state are
-    internal (every public accessor returns a copy), so the next point may overwrite them.
-    """
-
-    __slots__ = ("B_diag", "D", "U", "c", "e", "f", "r", "tmp", "v_hat", "y")
-
-    def __init__(self, n: int) -> None:
-        for name in ("B_diag", "D", "c", "e", "f", "r", "tmp", "v_hat", "y"):
-            setattr(self, name, np.empty(n))
-        self.U = np.empty((2, n)).T  # (n, 2), Fortran order: columns are contiguous
-
-
-class _State:
-    """Scaled quantities at one point ``x``; see the module docstring for the scaling.
-
-    Every ``n``-vector lives in the problem's :class:`_Buffers` and is written in place.
-    """
-
-    __slots__ = ("_has_B_diag", "_has_D", "_has_U", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
-
-    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray, buf: _Buffers) -> None:
-        self.x = x
-        self.z = z
-        self.buf = buf
-        m = max(0.0, float(z.max()))
-        self.m = m
-        e = np.subtract(z, m, out=buf.e)
-        np.exp(e, out=e)  # ≤ 1: no overflow; underflow to 0 is harmless
-        s = math.exp(-m)
-        u = np.multiply(z, s, out=buf.f)
-        u += e
-        with np.errstate(over="ignore", invalid="ignore"):
-            alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
-        # The sign of a sum is only meaningful above its rounding error; Σ|u| ≤ n (1 + s max|z|)
-        # bounds that error cheaply, and the exact Σ|u| is only needed close to the threshold.
-        tol = 4.0 * z.size * np.finfo(float).eps
-        bound = z.size * (1.0 + s * max(abs(float(z.min())), m))
-        if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
-            raise DomainError(_unscale(alpha_scaled, m))
-        self.alpha_scaled = alpha_scaled
-        u *= 1.0 / alpha_scaled  # u is now f
-        c = np.subtract(u, b, out=buf.c)
-        self.cf = float(c @ u)
-        self.ff = float(u @ u)
-        np.subtract(c, self.cf, out=buf.r)
-        v_hat = np.add(e, s, out=buf.v_hat)
-        v_hat *= 1.0 / alpha_scaled  # = v / α
-        self._has_B_diag = self._has_D = self._has_U = False
-
-    f = property(lambda self: self.buf.f, doc="``f = u / α``")
-    c = property(lambda self: self.buf.c, doc="``c = f − b``")
-    r = property(lambda self: self.buf.r, doc="``r = c − <c, f>``")
-    v_hat = property(lambda self: self.buf.v_hat, doc="``v / α``")
-
-    @property
-    def B_diag(self) -> np.ndarray:
-        """``α⁻² v∘v + α⁻¹ exp(Ax)∘r`` (Lemma 5.4); ``exp(Ax)/α = e / α̃``."""
-        bd = self.buf.B_diag
-        if not self._has_B_diag:
-            np.multiply(self.buf.e, self.buf.r, out=bd)
-            bd *= 1.0 / self.alpha_scaled
-            np.multiply(self.v_hat, self.v_hat, out=self.buf.tmp)
-            bd += self.buf.tmp
-            self._has_B_diag = True
-        return bd
-
-    def D(self, w2: np.ndarray) -> np.ndarray:
-        """``B_diag + W²``, the diagonal of the regularised Hessian's middle factor (cached)."""
-        if not self._has_D:
-            np.add(self.B_diag, w2, out=self.buf.D)
-            self._has_D = True
-        return self.buf.D
-
-    @property
-    def U(self) -> np.ndarray:
-        """``(n, 2)`` Fortran-ordered ``[v/α, p/α]`` with ``p = v ∘ (2f − b − <c, f>)`` (Lemma 5.4)."""
-        U = self.buf.U
-        if not self._has_U:
-            U[:, 0] = self.v_hat
-            np.add(self.f, self.r, out=U[:, 1])
-            U[:, 1] *= self.v_hat
-            self._has_U = True
-        return U
-
-
-def _unscale(value: float, m: float) -> float:
-    """Return ``value · e^m`` as a float (±inf when it overflows), without warnings."""
-    if value == 0.0:
-        return 0.0
-    log_mag = math.log(abs(value)) + m
-    mag = math.exp(log_mag) if log_mag < 709.0 else math.inf
-    return math.copysign(mag, value)
 
 
 class Problem:
@@ -164,6 +42,10 @@ class Problem:
     w : (n,) array_like, float, or None
         Regulariser weights ``W = diag(w)``; a scalar is broadcast, ``None`` means ``w = 0``
         (the unregularised loss ``L_exp``).
+    unit : str or softres.units.Unit, optional
+        The unit ``φ`` with ``u = φ(Ax)``: the paper's ``"unified"`` ``e^z + z`` (default),
+        ``"softmax"`` (Definition 1.1), ``"shortcut"`` (``z``), ``"cosh"``, ``"sinh"`` (Definition 1.3),
+        or ``softres.units.unified(gamma)`` for ``e^z + γz``. Every method works for every unit.
 
     Raises
     ------
@@ -185,7 +67,8 @@ class Problem:
     (for process pools) without them.
     """
 
-    def __init__(self, A: Any, b: Any, w: Any = None) -> None:
+    def __init__(self, A: Any, b: Any, w: Any = None, unit: Any = None) -> None:
+        self.unit = as_unit(unit)
         self.op = MatrixOperator(A, "A")
         self.A = self.op.A
         self.n, self.d = self.A.shape
@@ -207,7 +90,8 @@ class Problem:
 
     def __repr__(self) -> str:
         kind = f"sparse, nnz={self.A.nnz}" if self.is_sparse else "dense"
-        return f"Problem(n={self.n}, d={self.d}, {kind})"
+        unit = "" if self.unit == UNIFIED else f", unit={self.unit.name}"
+        return f"Problem(n={self.n}, d={self.d}, {kind}{unit})"
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -226,7 +110,7 @@ class Problem:
             return st.x, st.z
         return x, self.op.matvec(x, name)
 
-    def _at(self, x: Any) -> _State:
+    def _at(self, x: Any) -> State:
         """The state at ``x``, cached per thread: threads sharing a problem never share work arrays."""
         x, z = self._Ax(x)
         loc = self._local
@@ -234,29 +118,27 @@ class Problem:
         if st is not None and st.x is x:
             return st
         if getattr(loc, "buffers", None) is None:
-            loc.buffers = _Buffers(self.n)
+            loc.buffers = Buffers(self.n)
         loc.state = None  # the new state overwrites the shared buffers, even if it raises
-        loc.state = _State(x.copy(), z, self.b, loc.buffers)
+        loc.state = State(x.copy(), z, self.b, loc.buffers, self.unit)
         return loc.state
 
     # ------------------------------------------------------------------ Definition 3.1
     def u(self, x: Any) -> np.ndarray:
-        """``u(x) = exp(Ax) + Ax``, the residual unit (Definition 3.1); ``inf`` where it overflows."""
-        _, z = self._Ax(x)
-        with np.errstate(over="ignore"):
-            return np.exp(z) + z
+        """``u(x) = exp(Ax) + Ax`` (Definition 3.1), ``φ(Ax)`` for another unit; ``inf`` where it overflows."""
+        return self.unit(self._Ax(x)[1])
 
     def v(self, x: Any) -> np.ndarray:
-        """``v(x) = exp(Ax) + 1``, the elementwise derivative of ``u`` (Definition 3.1)."""
-        _, z = self._Ax(x)
-        with np.errstate(over="ignore"):
-            return np.exp(z) + 1.0
+        """``v(x) = exp(Ax) + 1``, the elementwise derivative of ``u`` (Definition 3.1; ``φ'(Ax)``)."""
+        return self.unit.derivative(self._Ax(x)[1])
 
     def alpha(self, x: Any) -> float:
         """``α(x) = <u(x), 1>`` (Definition 3.1). May be ``≤ 0`` (outside the domain) or ``inf``."""
-        _, z = self._Ax(x)
-        m = max(0.0, float(z.max()))
-        return _unscale(float((np.exp(z - m) + z * math.exp(-m)).sum()), m)
+        z = self._Ax(x)[1]
+        n = z.size
+        phi, dphi, ddphi = np.empty(n), np.empty(n), np.empty(n)
+        m, _ = self.unit.evaluate(z, phi, dphi, ddphi)
+        return unscale(float(phi.sum()), m)
 
     def in_domain(self, x: Any) -> bool:
         """``True`` when ``α(x) > 0`` (numerically: above the rounding error of the sum)."""
@@ -428,12 +310,12 @@ class Problem:
         """
         return self._rank2(self._at(x))
 
-    def _rank2(self, st: _State) -> np.ndarray:
+    def _rank2(self, st: State) -> np.ndarray:
         a, q = self.op.rmatvec(st.U).T
         with np.errstate(over="ignore", invalid="ignore"):
             return st.ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
 
-    def _hessian(self, st: _State, D: np.ndarray) -> np.ndarray:
+    def _hessian(self, st: State, D: np.ndarray) -> np.ndarray:
         """``Aᵀ diag(D) A + Aᵀ B_rank A``."""
         with np.errstate(over="ignore", invalid="ignore"):
             G = self.gram(D)

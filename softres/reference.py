@@ -59,9 +59,19 @@ class HyperDual:
     def __truediv__(self, other):
         return self * HyperDual.lift(other).reciprocal()
 
+    def apply(self, f, df, ddf):
+        """``g(self)`` for a scalar function with derivatives ``df``, ``ddf`` (chain rule, exact)."""
+        d1, d2 = df(self.a), ddf(self.a)
+        return HyperDual(f(self.a), d1 * self.b, d1 * self.c, d1 * self.d + d2 * self.b * self.c)
+
     def exp(self):
-        e = np.exp(self.a)
-        return HyperDual(e, e * self.b, e * self.c, e * (self.d + self.b * self.c))
+        return self.apply(np.exp, np.exp, np.exp)
+
+    def cosh(self):
+        return self.apply(np.cosh, np.sinh, np.cosh)
+
+    def sinh(self):
+        return self.apply(np.sinh, np.cosh, np.sinh)
 
     def sum(self):
         return HyperDual(self.a.sum(), self.b.sum(), self.c.sum(), self.d.sum())
@@ -71,14 +81,30 @@ class HyperDual:
         return HyperDual(A @ self.a, A @ self.b, A @ self.c, A @ self.d)
 
 
-def _exp(t):
-    return t.exp() if isinstance(t, HyperDual) else np.exp(t)
+def _call(t, name):
+    return getattr(t, name)() if isinstance(t, HyperDual) else getattr(np, name)(t)
 
 
-def naive_parts(A, b, w, x):
-    """``u, α, f, L`` of Definition 1.4 / 3.1, written directly; works for complex and hyper-dual x."""
+def naive_unit(z, unit="unified", gamma=1.0):
+    """The unit written directly: ``e^z + γz`` ("unified"; "softmax" is γ = 0), ``z``, ``cosh z``, ``sinh z``."""
+    if unit == "softmax":
+        return _call(z, "exp")
+    if unit == "unified":
+        return _call(z, "exp") + z * gamma
+    if unit == "shortcut":
+        return z * 1.0
+    if unit in ("cosh", "sinh"):
+        return _call(z, unit)
+    raise ValueError(f"unknown unit {unit!r}")
+
+
+def naive_parts(A, b, w, x, unit="unified", gamma=1.0):
+    """``u, α, f, L`` of Definition 1.4 / 3.1, written directly; works for complex and hyper-dual x.
+
+    ``unit`` and ``gamma`` choose the unit of the family (Definitions 1.1, 1.3, 1.4) by name.
+    """
     z = x.rmatmul(A) if isinstance(x, HyperDual) else A @ x
-    u = _exp(z) + z
+    u = naive_unit(z, unit, gamma)
     alpha = u.sum()
     f = u / alpha
     c = f - b
@@ -87,8 +113,8 @@ def naive_parts(A, b, w, x):
     return u, alpha, f, loss
 
 
-def naive_loss(A, b, w, x):
-    return naive_parts(A, b, w, x)[3]
+def naive_loss(A, b, w, x, unit="unified", gamma=1.0):
+    return naive_parts(A, b, w, x, unit, gamma)[3]
 
 
 def complex_step_jacobian(fun, x, h=1e-30):

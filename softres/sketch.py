@@ -43,7 +43,8 @@ class NonPositiveDiagonalError(ValueError):
 
     def __init__(self, count: int, minimum: float, n: int) -> None:
         self.count, self.minimum, self.n = count, minimum, n
-        super().__init__(f"D must be positive (Lemma A.8); {count} of {n} entries are not (min {minimum:.3g}); "
+        super().__init__(f"D must be positive (Lemma A.8); {count} of {n} entries are non-positive "
+                         f"(min {minimum:.3g}); "
                          "increase w, or pass nonpositive='exact' to keep those rows exactly")
 
     def __reduce__(self) -> tuple:

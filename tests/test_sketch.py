@@ -171,9 +171,9 @@ def small_w_problem():
 
 
 def test_solvers_report_a_diagonal_that_is_not_positive():
-    """Algorithm 1 has nothing valid to sample; by default it stops and says so."""
+    """Algorithm 1 to the letter (nonpositive="raise") has nothing valid to sample: it stops and says so."""
     P, x0 = small_w_problem()
-    res = minimize(P, x0, method="sketch-newton", eps0=0.5, seed=0)
+    res = minimize(P, x0, method="sketch-newton", eps0=0.5, seed=0, nonpositive="raise")
     assert not res.success and res.status == 4, res.message
     assert "non-positive" in res.message and "increase w" in res.message
     assert np.array_equal(res.x, x0) and np.isfinite(res.fun)
@@ -192,8 +192,8 @@ def test_nonpositive_rows_kept_exactly():
     x0 = np.zeros(P.d)
     xstar = minimize(P, x0, method="newton", tol=1e-14).x
     assert np.sum(P.B_diag(xstar) + P.w2 <= 0) == 1 and np.linalg.eigvalsh(P.hess(xstar))[0] > 0
-    assert minimize(P, x0, method="sketch-newton", eps0=0.5, seed=0).status == 4
-    for method, opts in (("sketch-newton", {"nonpositive": "exact"}), ("newton-cg", {})):
+    assert minimize(P, x0, method="sketch-newton", eps0=0.5, seed=0, nonpositive="raise").status == 4
+    for method, opts in (("sketch-newton", {}), ("newton-cg", {})):  # "exact" is sketch-newton's default
         res = minimize(P, x0, method=method, eps0=0.5, seed=0, tol=1e-12, **opts)
         assert res.success, res.message
         assert "exactly instead of sampling" in res.message

@@ -1,0 +1,134 @@
+"""The quantities of Definition 3.1 at one point ``x``, computed once and without overflow.
+
+Numerical scheme
+----------------
+With ``z = Ax`` and ``m = max(0, max_i z_i)`` every quantity is computed from the scaled vectors
+``e = exp(z - m)``, ``ũ = e + z e^{-m} = u e^{-m}`` and ``ṽ = e + e^{-m} = v e^{-m}``, and the scaled
+normaliser ``α̃ = <ũ, 1> = α e^{-m}``. The loss, gradient and Hessian are ratios of equal degree in
+``e^m`` (``f = ũ / α̃``, ``v / α = ṽ / α̃``, ``exp(z) / α = e / α̃``), so the factor cancels and
+nothing overflows even for ``max(Ax) = 1e4``.
+
+The ``n``-sized work arrays are reused from point to point (:class:`Buffers`); a
+:class:`~softres.Problem` keeps one set per thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from softres.units import Unit
+
+__all__ = ["Buffers", "DomainError", "State", "unscale"]
+
+class DomainError(ValueError):
+    """``α(x) = <u(x), 1> ≤ 0`` (``u = exp(Ax) + Ax`` in the paper): the point lies outside the domain.
+
+    The paper (Definition 1.4 and the assumption ``α(x) ≥ β > 0`` of Lemma 7.1 and Theorem 9.1)
+    only defines the normalised output where ``α(x) > 0``. ``alpha`` holds ``α(x)`` (possibly
+    ``-inf``/``inf`` only when it is not representable).
+    """
+
+    def __init__(self, alpha: float, message: str | None = None) -> None:
+        self.alpha = alpha
+        super().__init__(
+            message
+            or f"x is outside the domain: alpha(x) = <u(x), 1> = {alpha:.6g} <= 0; "
+            "the normalised output f(x) = u(x) / alpha(x) needs alpha(x) > 0"
+        )
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.alpha, str(self))  # picklable: worker processes can raise it
+
+
+class Buffers:
+    """``n``-sized work arrays owned by one :class:`Problem` and reused from point to point.
+
+    Fresh multi-megabyte arrays cost page faults on first touch; for a sparse ``A`` with a few
+    nonzeros per row those ``O(n)`` costs rival the products with ``A``. The arrays of a state are
+    internal (every public accessor returns a copy), so the next point may overwrite them.
+    """
+
+    __slots__ = ("B_diag", "D", "U", "c", "e", "f", "r", "tmp", "v_hat", "y")
+
+    def __init__(self, n: int) -> None:
+        for name in ("B_diag", "D", "c", "e", "f", "r", "tmp", "v_hat", "y"):
+            setattr(self, name, np.empty(n))
+        self.U = np.empty((2, n)).T  # (n, 2), Fortran order: columns are contiguous
+
+
+class State:
+    """Scaled quantities at one point ``x``; see the module docstring for the scaling.
+
+    Every ``n``-vector lives in the problem's :class:`Buffers` and is written in place.
+    """
+
+    __slots__ = ("_has_B_diag", "_has_D", "_has_U", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
+
+    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit) -> None:
+        self.x = x
+        self.z = z
+        self.buf = buf
+        # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
+        self.m, bound = unit.evaluate(z, buf.f, buf.v_hat, buf.e)
+        u = buf.f
+        with np.errstate(over="ignore", invalid="ignore"):
+            alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
+        # The sign of a sum is only meaningful above its rounding error; the unit's cheap bound on
+        # Σ|u| serves, and the exact Σ|u| is only needed close to the threshold.
+        tol = 4.0 * z.size * np.finfo(float).eps
+        if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
+            raise DomainError(unscale(alpha_scaled, self.m))
+        self.alpha_scaled = alpha_scaled
+        u *= 1.0 / alpha_scaled  # u is now f
+        c = np.subtract(u, b, out=buf.c)
+        self.cf = float(c @ u)
+        self.ff = float(u @ u)
+        np.subtract(c, self.cf, out=buf.r)
+        buf.v_hat *= 1.0 / alpha_scaled  # = v / α
+        self._has_B_diag = self._has_D = self._has_U = False
+
+    f = property(lambda self: self.buf.f, doc="``f = u / α``")
+    c = property(lambda self: self.buf.c, doc="``c = f − b``")
+    r = property(lambda self: self.buf.r, doc="``r = c − <c, f>``")
+    v_hat = property(lambda self: self.buf.v_hat, doc="``v / α``")
+
+    @property
+    def B_diag(self) -> np.ndarray:
+        """``α⁻² v∘v + α⁻¹ φ''(Ax)∘r`` (Lemma 5.4, where ``φ'' = exp``); ``φ''(Ax)/α = e / α̃``."""
+        bd = self.buf.B_diag
+        if not self._has_B_diag:
+            np.multiply(self.buf.e, self.buf.r, out=bd)
+            bd *= 1.0 / self.alpha_scaled
+            np.multiply(self.v_hat, self.v_hat, out=self.buf.tmp)
+            bd += self.buf.tmp
+            self._has_B_diag = True
+        return bd
+
+    def D(self, w2: np.ndarray) -> np.ndarray:
+        """``B_diag + W²``, the diagonal of the regularised Hessian's middle factor (cached)."""
+        if not self._has_D:
+            np.add(self.B_diag, w2, out=self.buf.D)
+            self._has_D = True
+        return self.buf.D
+
+    @property
+    def U(self) -> np.ndarray:
+        """``(n, 2)`` Fortran-ordered ``[v/α, p/α]`` with ``p = v ∘ (2f − b − <c, f>)`` (Lemma 5.4)."""
+        U = self.buf.U
+        if not self._has_U:
+            U[:, 0] = self.v_hat
+            np.add(self.f, self.r, out=U[:, 1])
+            U[:, 1] *= self.v_hat
+            self._has_U = True
+        return U
+
+
+def unscale(value: float, m: float) -> float:
+    """Return ``value · e^m`` as a float (±inf when it overflows), without warnings."""
+    if value == 0.0:
+        return 0.0
+    log_mag = math.log(abs(value)) + m
+    mag = math.exp(log_mag) if log_mag < 709.0 else math.inf
+    return math.copysign(mag, value)

@@ -1,0 +1,258 @@
+"""The methods of :func:`softres.minimize`, one small class each: how the step direction is computed.
+
+Exact Newton (Definition A.6), the paper's Algorithm 1 (Definition A.9 with the sketched Hessian of
+Lemma A.8), and, beyond the paper, Newton-CG, L-BFGS (plain or started from the sketched Hessian) and
+gradient descent. The loop, line search, stopping rule and bookkeeping are in :mod:`._common`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from softres._linalg import safe_norm
+from softres._validate import check_int
+from softres.sketch import NonPositiveDiagonalError, SketchedHessian
+from softres.solvers._common import Method, Stop, chol_solve, pd_factor
+
+__all__ = ["GD", "LBFGS", "Newton", "NewtonCG", "SketchLBFGS", "SketchNewton"]
+
+
+def _hessian(problem: Any, x: np.ndarray) -> np.ndarray:
+    try:
+        return problem.hess(x)
+    except ValueError as exc:  # the Hessian overflows float64
+        raise Stop(5, str(exc)) from None
+
+
+class Newton(Method):
+    """Exact Newton (Definition A.6): ``p = −∇²L(x)⁻¹ ∇L(x)``, shifted to positive definite if needed."""
+
+    name = "newton"
+    curvature = True
+
+    def __init__(self, problem: Any, rng: np.random.Generator) -> None:
+        super().__init__(problem, rng)
+        self.nhev = 0
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        self.nhev += 1
+        factor, self.info["shift"] = pd_factor(_hessian(self.problem, x))
+        self.info["hess_rows"] = self.problem.n
+        return -chol_solve(factor, g)
+
+
+class _Sketched(Method):
+    """A method that uses Algorithm 1's sketched Hessian ``H̃`` (:class:`softres.sketch.SketchedHessian`)."""
+
+    randomised = True
+    curvature = True
+
+    def __init__(self, problem: Any, rng: np.random.Generator, *, eps0: float = 0.1, delta: float = 0.05,
+                 C: float = 1.0, nonpositive: str = "exact", score_reuse: float = 1.0) -> None:
+        super().__init__(problem, rng)
+        self.sketch = SketchedHessian(problem, eps0=eps0, delta=delta, C=C, nonpositive=nonpositive,
+                                      score_reuse=score_reuse, seed=rng)
+        self.nhev = 0
+
+    def sketched_factor(self, x: np.ndarray) -> np.ndarray:
+        """Cholesky factor of ``H̃(x)`` (shifted if it is not positive definite)."""
+        self.nhev += 1
+        try:
+            H = self.sketch(x)
+        except NonPositiveDiagonalError as exc:
+            raise Stop(4, str(exc)) from None
+        except ValueError as exc:  # overflow
+            raise Stop(5, str(exc)) from None
+        self.info["hess_rows"], self.info["exact_rows"] = self.sketch.last["rows"], self.sketch.last["exact_rows"]
+        factor, self.info["shift"] = pd_factor(H)
+        return factor
+
+
+class SketchNewton(_Sketched):
+    """The paper's Algorithm 1 (Theorem 9.1): ``p = −H̃(x)⁻¹ ∇L(x)`` with a fresh sketch at every iterate."""
+
+    name = "sketch-newton"
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return -chol_solve(self.sketched_factor(x), g)
+
+
+class NewtonCG(_Sketched):
+    """Inexact Newton (beyond the paper; Nocedal & Wright, Algorithm 7.1): CG on ``∇²L(x) p = −∇L(x)``.
+
+    Each CG iteration is one ``hessp`` (two passes over ``A``). The sketched Hessian preconditions
+    CG and is reused while CG converges in at most ``refresh_cg`` iterations. The forcing term is
+    ``min(0.5, √(‖g‖/‖g₀‖))`` (superlinear convergence).
+    """
+
+    name = "newton-cg"
+
+    def __init__(self, problem: Any, rng: np.random.Generator, *, eps0: float = 0.1, delta: float = 0.05,
+                 C: float = 1.0, score_reuse: float = 1.0, cg_maxiter: int = 50, refresh_cg: int = 5) -> None:
+        super().__init__(problem, rng, eps0=eps0, delta=delta, C=C, nonpositive="exact", score_reuse=score_reuse)
+        self.cg_maxiter = check_int(cg_maxiter, "cg_maxiter")
+        self.refresh_cg = check_int(refresh_cg, "refresh_cg")
+        self.factor: np.ndarray | None = None
+        self.last_cg = 0
+        self.gnorm0: float | None = None
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        if self.factor is None or self.last_cg > self.refresh_cg:
+            self.factor = self.sketched_factor(x)
+        gnorm = safe_norm(g)
+        if self.gnorm0 is None:
+            self.gnorm0 = gnorm
+        forcing = min(0.5, math.sqrt(gnorm / self.gnorm0))
+        p, self.last_cg = self._pcg(x, g, forcing)
+        self.info["cg_iters"] = self.last_cg
+        return p
+
+    def _pcg(self, x: np.ndarray, g: np.ndarray, rtol: float) -> tuple[np.ndarray, int]:
+        """Preconditioned CG on ``H p = −g``; stops at ``‖r‖ ≤ rtol ‖g‖`` or on negative curvature."""
+        p = np.zeros_like(g)
+        r = -g
+        z = chol_solve(self.factor, r)
+        d = z.copy()
+        rz = float(r @ z)
+        target = rtol * safe_norm(g)
+        for k in range(1, self.cg_maxiter + 1):
+            self.nhev += 1
+            try:
+                Hd = self.problem.hessp(x, d)
+            except ValueError as exc:
+                raise Stop(5, str(exc)) from None
+            curv = float(d @ Hd)
+            if not curv > 0:
+                return (p if k > 1 else d), k
+            step = rz / curv
+            p += step * d
+            r = r - step * Hd
+            if safe_norm(r) <= target:
+                return p, k
+            z = chol_solve(self.factor, r)
+            rz_new = float(r @ z)
+            d = z + (rz_new / rz) * d
+            rz = rz_new
+        return p, self.cg_maxiter
+
+
+def _lipschitz_estimate(problem: Any, x: np.ndarray, g: np.ndarray) -> float:
+    """Curvature of ``L`` along ``g``: ``gᵀ∇²L g / gᵀg`` (one ``hessp``); ``‖g‖`` if that is not positive.
+
+    ``1/`` this is the exact minimising step along ``−g`` for a quadratic: the first step of
+    gradient descent and of L-BFGS, so that neither spends its first iterations finding the scale.
+    """
+    u = g / safe_norm(g)  # unit direction: no under- or overflow in gᵀg at extreme scales
+    try:
+        curv = float(u @ problem.hessp(x, u))
+    except ValueError:
+        curv = math.nan
+    return curv if curv > 0 and math.isfinite(curv) else safe_norm(g)
+
+
+class GD(Method):
+    """Gradient descent (baseline): ``p = −∇L(x) / L̂`` with ``L̂`` a local Lipschitz estimate.
+
+    ``L̂`` is the curvature along the first gradient (:func:`_lipschitz_estimate`), then the secant
+    ``‖Δ∇L‖ / ‖Δx‖`` of the last step; the Armijo line search guards both.
+    """
+
+    name = "gd"
+    default_maxiter = 10_000
+
+    def __init__(self, problem: Any, rng: np.random.Generator) -> None:
+        super().__init__(problem, rng)
+        self.lipschitz: float | None = None
+        self.nhev = 0
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        if self.lipschitz is None:
+            self.nhev += 1
+            self.lipschitz = _lipschitz_estimate(self.problem, x, g)
+        self.info["hess_rows"] = 0
+        return -g / self.lipschitz
+
+    def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
+        ss = safe_norm(s)
+        if ss > 0:
+            estimate = safe_norm(y) / ss
+            if estimate > 0 and math.isfinite(estimate):
+                self.lipschitz = estimate
+
+
+class LBFGS(Method):
+    """L-BFGS (baseline; Nocedal & Wright, Algorithm 7.4): the two-loop recursion over the last ``memory`` pairs.
+
+    The initial inverse Hessian is ``sᵀy/yᵀy · I`` (the newest pair), or ``1/L̂`` before the first
+    pair (:func:`_lipschitz_estimate`). Pairs with ``sᵀy ≤ 0`` (possible without a Wolfe line search,
+    or where ``L`` is not convex) are skipped. The line search is softres's own, so trial points stay
+    in the domain ``α(x) > 0`` and progress below the loss's rounding error is still taken.
+    """
+
+    name = "lbfgs"
+    default_maxiter = 1000
+
+    def __init__(self, problem: Any, rng: np.random.Generator, *, memory: int = 20) -> None:
+        super().__init__(problem, rng)
+        self.memory = check_int(memory, "memory")
+        self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.nhev = 0
+        self.scale: float | None = None
+
+    def initial_inverse(self, x: np.ndarray, q: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """``H₀ q``."""
+        if self.pairs:
+            _, y, rho = self.pairs[-1]
+            return q * (1.0 / (rho * float(y @ y)))
+        if self.scale is None:
+            self.nhev += 1
+            self.scale = 1.0 / _lipschitz_estimate(self.problem, x, g)
+        return q * self.scale
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        q = g.copy()
+        coeffs = []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * float(s @ q)
+            coeffs.append(a)
+            q -= a * y
+        r = self.initial_inverse(x, q, g)
+        for (s, y, rho), a in zip(self.pairs, reversed(coeffs), strict=True):
+            r += (a - rho * float(y @ r)) * s
+        return -r
+
+    def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
+        sy = float(s @ y)
+        if sy > 1e-12 * safe_norm(s) * safe_norm(y) and math.isfinite(sy):
+            self.pairs = [*self.pairs, (s, y, 1.0 / sy)][-self.memory:]
+
+
+class SketchLBFGS(LBFGS):
+    """L-BFGS (beyond the paper) whose initial inverse Hessian is ``H̃(x₀)⁻¹``, Algorithm 1's sketch at the start.
+
+    The usual scaling ``sᵀy/yᵀy · I`` leaves a Hessian whose spectrum follows the column scales of ``A``
+    to be learnt pair by pair; started from the sketched Hessian (accurate to ``1 ± ε₀`` at ``x₀``,
+    Lemma A.8) the pairs only learn how the Hessian moves along the path. Two passes over ``A`` per
+    iteration after the first.
+    """
+
+    name = "sketch-lbfgs"
+    default_maxiter = 500
+    randomised = True
+    curvature = True
+
+    def __init__(self, problem: Any, rng: np.random.Generator, *, eps0: float = 0.1, delta: float = 0.05,
+                 C: float = 1.0, memory: int = 20) -> None:
+        super().__init__(problem, rng, memory=memory)
+        self._sketched = _Sketched(problem, rng, eps0=eps0, delta=delta, C=C, nonpositive="exact")
+        self.factor: np.ndarray | None = None
+
+    def initial_inverse(self, x: np.ndarray, q: np.ndarray, g: np.ndarray) -> np.ndarray:
+        if self.factor is None:
+            self._sketched.info = self.info
+            self.factor = self._sketched.sketched_factor(x)
+            self.nhev = self._sketched.nhev
+        return chol_solve(self.factor, q)
