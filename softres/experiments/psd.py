@@ -142,7 +142,8 @@ def plot_w_threshold(data: dict):
     fig, axes = figure(2, width=4.4, height=3.6)
     positive = np.concatenate([data[k][data[k] > 0] for k in ("R_measured", "n_measured")])
     floor = 10.0 ** (np.floor(np.log10(positive.min())) - 1) if positive.size else 1e-3
-    for ax, key, label in zip(axes, ("R", "n"), (r"$R = \|A\|$ ($n$ = 10)", r"$n$ ($R$ = 4)"), strict=True):
+    labels = (rf"$R = \|A\|$ ($n$ = {data['n_fixed']})", rf"$n$ ($R$ = {data['R_fixed']:g})")
+    for ax, key, label in zip(axes, ("R", "n"), labels, strict=True):
         x = data[key]
         meas, ours = data[f"{key}_measured"], data[f"{key}_ours"]
         pos = np.where(meas > 0, meas, np.nan)
@@ -417,7 +418,7 @@ def ledger_rows(data: dict[str, dict] | None = None) -> list[dict]:
     err = float(max(pc["err_z"].max(), pc["err_x"].max(), pc["corr"].max()))
     ok_def = err < 1e-12
     lr = pc["log_ratio"]
-    ok_parts = bool(np.all(lr >= 0)) and thr["exceed"] == 0
+    ok_parts = bool(np.all(lr >= -1e-6)) and thr["exceed"] == 0  # β is a numerical minimum
     noise0 = loc["noises"][0]
     pd_counts = {nz: int(np.sum((loc[nz]["rel"] > 0) & loc[nz]["converged"])) for nz in loc["noises"]}
     local_pd = all(pd_counts[nz] == loc["seeds"] for nz in loc["noises"])
