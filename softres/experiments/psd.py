@@ -202,7 +202,8 @@ def plot_spectra_vs_w(data: dict):
 
 
 # ---------------------------------------------------------------- Definition 6.1 and Lemma 7.1, Parts 1–4
-def pieces_check(rng: np.random.Generator, trials: int = 20, n: int = 8, d: int = 3, pairs: int = 40) -> dict:
+def pieces_check(rng: np.random.Generator, trials: int = 20, n: int = 8, d: int = 3, pairs: int = 40,
+                 radius: float = 1.0) -> dict:
     """Definition 6.1's pieces against the hyper-dual Hessian, and Lemma 7.1's Parts 1–4 per piece.
 
     1. ``B_mat + B_rank + B_diag`` (:mod:`softres.rewrite`) against ``B(x)`` computed by hyper-dual
@@ -211,7 +212,8 @@ def pieces_check(rng: np.random.Generator, trials: int = 20, n: int = 8, d: int 
        Hessian in ``x``; relative max-entry errors over ``trials`` random ``(A, b, x)``. Also the
        book's Lemma 5.4 split against the regrouped pieces (:func:`softres.rewrite.correspondence`).
     2. The sampled maximum of each piece's norm over a ball, against our per-piece bound
-       (:func:`softres.bounds.psd_piece_bounds`), at ``R = ‖A‖`` = 4 … 7 (``n = 10``, radius 1).
+       (:func:`softres.bounds.psd_piece_bounds`), at ``R = ‖A‖`` = 4 … 7 (``n = 10``, ball of ``radius``
+       around 0, ``R = max(4, ‖A‖, radius)``).
     """
     err_z, err_x, corr = [], [], []
     while len(err_z) < trials:
@@ -234,14 +236,14 @@ def pieces_check(rng: np.random.Generator, trials: int = 20, n: int = 8, d: int 
     log_ratio, betas = [], []
     for R in Rs:
         P = Problem(A0 * R, b0)
-        beta = bounds.beta(P, np.zeros(d), 1.0)
+        beta = bounds.beta(P, np.zeros(d), radius)
         betas.append(beta)
-        meas = measure_chain(P, np.zeros(d), 1.0, rng, pairs=pairs, lipschitz=False)
-        bnd = bounds.psd_piece_bounds(10, bounds.R_regime(R, 1.0), beta, float(np.linalg.norm(b0)))
+        meas = measure_chain(P, np.zeros(d), radius, rng, pairs=pairs, lipschitz=False)
+        bnd = bounds.psd_piece_bounds(10, bounds.R_regime(R, radius), beta, float(np.linalg.norm(b0)))
         log_ratio.append([np.log10(bnd[k] / meas[k]) if meas[k] > 0 else np.inf for k in keys])
     return {"err_z": np.array(err_z), "err_x": np.array(err_x), "corr": np.array(corr), "trials": trials,
             "n": n, "d": d, "R": np.array(Rs), "beta": np.array(betas), "keys": keys,
-            "log_ratio": np.array(log_ratio), "pairs": pairs, "n_pieces": 10}
+            "log_ratio": np.array(log_ratio), "pairs": pairs, "n_pieces": 10, "radius": radius}
 
 
 def plot_pieces(data: dict):
