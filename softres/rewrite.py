@@ -37,7 +37,7 @@ import numpy as np
 
 from softres.problem import Problem
 
-__all__ = ["B_diag", "B_mat", "B_rank", "basic", "correspondence", "four_steps", "pieces"]
+__all__ = ["B_diag", "B_mat", "B_rank", "basic", "correspondence", "evaluate", "four_steps", "pieces"]
 
 
 def basic(problem: Problem, x: Any) -> dict[str, Any]:
@@ -100,6 +100,17 @@ def _four(q: dict[str, Any], pc: dict[str, np.ndarray] | None = None) -> dict[st
     vf = v * f
     G2 = a2 * (float(f @ f) * np.outer(v, v) - np.outer(vf, v) - np.outer(v, vf))
     return {"G1": np.diag(a2 * v * v), "G2": G2, "G3": pc["B_rank"], "G4": pc["B_diag"]}
+
+
+def evaluate(problem: Problem, x: Any) -> dict[str, Any]:
+    """Everything at once, from one evaluation of the basic functions: ``{"basic", "pieces", "steps"}``.
+
+    ``basic`` is :func:`basic`, ``pieces`` is :func:`pieces` (Definition 6.1) and ``steps`` is
+    :func:`four_steps` (``G1 … G4``); for loops over many points (the book's checks).
+    """
+    q = basic(problem, x)
+    pc = _pieces(q)
+    return {"basic": q, "pieces": pc, "steps": _four(q, pc)}
 
 
 def correspondence(problem: Problem, x: Any) -> dict[str, float]:

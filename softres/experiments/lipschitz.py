@@ -66,8 +66,8 @@ def _snorm(M: np.ndarray) -> float:
 
 
 def _point(P: Problem, x: np.ndarray, lipschitz: bool) -> dict:
-    q = rewrite.basic(P, x)
-    pc = rewrite._pieces(q)
+    ev = rewrite.evaluate(P, x)
+    q, pc = ev["basic"], ev["pieces"]
     B = pc["B_mat"] + pc["B_rank"] + pc["B_diag"]
     lam = np.linalg.eigvalsh(B)
     out = {"q": q, "norms": {
@@ -79,7 +79,7 @@ def _point(P: Problem, x: np.ndarray, lipschitz: bool) -> dict:
         "lower": float(max(0.0, -lam[0])),
     }}
     if lipschitz:
-        out["G"] = rewrite._four(q, pc)
+        out["G"] = ev["steps"]
         out["B"] = B
         out["H"] = P.hess_exp(x)
     return out
