@@ -29,9 +29,10 @@ CHAPTERS = sorted(p.stem for p in BOOK.glob("*.md"))
 _ITEM = r"(?:[A-Z]\.)?\d+(?:\.\d+)*"
 #: The allow-list: (pattern, why a numeral matched by it is not a typed measurement). Keep it short.
 ALLOWED: list[tuple[str, str]] = [
-    (r"\b(?:Definitions?|Facts?|Lemmas?|Theorems?|Algorithms?|Sections?|Parts?|Appendix|Steps?|Figures?)"
+    (r"\b(?i:Definitions?|Facts?|Lemmas?|Theorems?|Algorithms?|Sections?|Parts?|Appendix|Steps?|Figures?)"
      rf"\s+{_ITEM}(?:\s*(?:[–,/-]|and|or|to)\s*{_ITEM})*",
      "the number of a numbered item, part or section (the paper's numbering)"),
+    (r"(?m)^[ \t]*\d+[.)](?=[ \t])", "the marker of an ordered list item"),
     (r"arXiv:\d{4}\.\d{4,5}(?:v\d+)?", "the paper's arXiv identifier"),
     (r"\[\d+(?:,\s*\d+)*\]", "a reference number of the paper's own bibliography, e.g. [60]"),
     (r"\b[A-Z][a-z]+(?:\s+et al\.)?,?\s+(?:19|20)\d\d[a-z]?\b", "the year of a cited work after its author"),
@@ -41,6 +42,7 @@ PAPER_CONSTANTS: dict[str, str] = {
     "0.1": "the upper end of the ranges of ε₀ and δ (Lemma A.8, Theorem 9.1)",
     "4": "R ≥ 4 (Theorem 9.1)",
     "0.4": "the contraction factor of Lemma A.11",
+    "0.01": "the ε₀ of Lemma A.11",
 }
 _PAPERS = re.compile(r"the paper's\b[^.;:]{0,80}$", re.IGNORECASE)
 NUMERAL = re.compile(r"(?<![\w.])[-−]?\d+(?:[.,]\d+)*(?:[eE][-+−]?\d+)?%?")
@@ -150,6 +152,7 @@ def test_the_scan_sees_prose_and_skips_the_rest():
         "```{code-cell} ipython3", "x = 12345", "```",
         "```{prf:lemma} 7.1 (PSD)", ":label: lemma-7-1", "", "For 7 points.", "```",  # line 13: typed
         "The paper's rate 0.4 and our rate 0.4.",  # line 15: the second 0.4 is typed
+        "1. first step", "2. then steps 1.1–1.3 of Algorithm 1",
     ])
     assert [(line, num) for line, num, _ in typed_numerals(text)] == [(5, "30"), (13, "7"), (15, "0.4")]
 
@@ -165,8 +168,10 @@ TYPED_IN_MATH = [
     r"\\mathbb\s*R\^\{?\s*\d+\s*\\times|\\times\s*\d+\s*\}",
     r"(?<![_\w])10\^\{?[-−]?\d+\}?",
 ]
-#: The paper's own ranges and regime, allowed in math: ε₀, δ < 0.1 (Lemma A.8, Theorem 9.1), R ≥ 4 (Theorem 9.1).
-PAPER_MATH = [r"\\varepsilon_0\s*(?:<|\\le)\s*0\.1\b", r"\\delta\s*(?:<|\\le)\s*0\.1\b", r"R\s*\\ge\s*4\b"]
+#: The paper's own constants, allowed in math: ε₀, δ < 0.1 (Lemma A.8, Theorem 9.1), ε₀ = 0.01 (Lemma A.11),
+#: R ≥ 4 (Theorem 9.1).
+PAPER_MATH = [r"\\varepsilon_0\s*=\s*0\.01",
+              r"\\varepsilon_0\s*(?:<|\\le)\s*0\.1\b", r"\\delta\s*(?:<|\\le)\s*0\.1\b", r"R\s*\\ge\s*4\b"]
 _MATH = re.compile(r"\$\$.*?\$\$|(?<![\\$])\$(?!\$)(?:[^$\n\\]|\\.|\n(?!\s*\n))+?\$|\{math\}`[^`]*`", re.S)
 
 
