@@ -9,6 +9,7 @@ two threads sharing a :class:`~softres.Problem` each see their own.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from typing import Any
@@ -48,8 +49,12 @@ class MatrixOperator:
                 part.flags.writeable = False
         self.A = A
         self.n, self.d = A.shape
-        self.frobenius = safe_norm((A.data if self.is_sparse else A).ravel())  # ‖A‖_F, for rounding estimates
         self._local = threading.local()
+
+    @functools.cached_property
+    def frobenius(self) -> float:
+        """``‖A‖_F`` (one pass, the first time), for rounding-error estimates."""
+        return safe_norm((self.A.data if self.is_sparse else self.A).ravel())
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

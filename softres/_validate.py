@@ -41,14 +41,17 @@ def as_matrix(A: Any, name: str = "A") -> np.ndarray | sp.csr_array:
     """Return a private, read-only float64 copy of ``A`` (C-contiguous ndarray or ``csr_array``), n, d >= 1.
 
     The copy is what makes a :class:`~softres.Problem` immune to later changes of the caller's
-    array; a C-contiguous float64 ndarray that is already read-only is used as it is (no copy).
+    array; a C-contiguous float64 ndarray, or a canonical CSR/CSC float64 array, that is already
+    read-only is used as it is (no copy).
     """
     if sp.issparse(A):
         if A.dtype.kind not in _NUMERIC_KINDS:
             raise TypeError(f"{name} must hold real numbers (int or float), got dtype {A.dtype}")
         if A.ndim != 2:
             raise ValueError(f"{name} must be 2-D of shape (n, d), got ndim={A.ndim}")
-        mat = sp.csr_array(A, dtype=np.float64, copy=True)
+        frozen = (isinstance(A, sp.csr_array | sp.csc_array) and A.dtype == np.float64
+                  and not A.data.flags.writeable and A.has_canonical_format)
+        mat = A if frozen else sp.csr_array(A, dtype=np.float64, copy=True)
         mat.sum_duplicates()
         data = mat.data
     else:

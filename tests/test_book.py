@@ -16,9 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["intro", *re.findall(r"file:\s*book/(\w+)", (ROOT / "_toc.yml").read_text())]
 
 
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory):
+    """One figure-data cache for the session, as the book build has: the ledger reuses the chapters' data."""
+    return tmp_path_factory.mktemp("softres-data")
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_executes(chapter, monkeypatch):
+def test_chapter_executes(chapter, monkeypatch, data_cache):
     monkeypatch.delenv("MPLBACKEND", raising=False)  # never let Agg hide the figures
+    monkeypatch.setenv("SOFTRES_DATA_CACHE", str(data_cache))
     nb = jupytext.read(ROOT / "book" / f"{chapter}.md")
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
                                      resources={"metadata": {"path": str(ROOT / "book")}})

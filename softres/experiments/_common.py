@@ -42,3 +42,12 @@ def markdown_table(headers: list[str], rows: list[list], fmt: str = "{:.2e}"):
     lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def value_ticks(ax, values) -> None:
+    """Put the x ticks of ``ax`` exactly at ``values`` (plain labels, no minor labels): no overlap on log axes."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(list(values))
+    ax.set_xticklabels([f"{v:g}" for v in values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
