@@ -50,6 +50,9 @@ LABELS = {"softmax": r"softmax ($\gamma=0$)", "gamma=0.25": r"$\gamma=0.25$", "g
 GAMMA = {"softmax": 0.0, "gamma=0.25": 0.25, "gamma=0.5": 0.5, "unified": 1.0, "shortcut": math.nan}
 EXP_KEYS = ["softmax", "gamma=0.25", "gamma=0.5", "unified"]
 
+#: Pairs with ``α/n`` at most this count as near the pole in the Lipschitz verdict (ours).
+POLE_SPLIT = 1.0
+
 #: ``∇²L_exp`` counts as indefinite when ``λ_min < −INDEF_TOL · max|λ|`` (rounding is far below this).
 INDEF_TOL = 1e-10
 
@@ -534,7 +537,7 @@ def findings(der: dict, dom: dict, ind: dict, lip: dict, sol: dict) -> dict[str,
     # (iii) Lipschitz
     su, ss = lip["summary"]["unified"]["median"], lip["summary"]["softmax"]["median"]
     r, a = lip["ratio"]["unified"].ravel(), lip["alpha_n"]["unified"].ravel()
-    near_sel, far_sel = np.isfinite(r) & (a <= 1.0), np.isfinite(r) & (a > 1.0)
+    near_sel, far_sel = np.isfinite(r) & (a <= POLE_SPLIT), np.isfinite(r) & (a > POLE_SPLIT)
     near_med = float(np.median(r[near_sel])) if near_sel.any() else math.nan
     far_med = float(np.median(r[far_sel]))
     ok = bool(su[0] > ss[0] and near_med > 5 * far_med)
