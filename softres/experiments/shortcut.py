@@ -158,7 +158,7 @@ def beta_on_ball(A: np.ndarray, unit: Unit, radius: float) -> float:
     return float(unit(A @ x).sum())
 
 
-def domain(rng: np.random.Generator, n: int = 10, d: int = 4, draws: int = 2000, beta_draws: int = 12,
+def domain(rng: np.random.Generator, n: int = 10, d: int = 4, draws: int = 2000, beta_draws: int = 10,
            radii: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)) -> dict[str, Any]:
     """How often ``α(x) ≤ 0``, and ``β = min α`` on balls ``‖x‖ ≤ ρ`` (the ``β`` of Lemma 7.1), per unit.
 
@@ -228,7 +228,7 @@ def psd_threshold(H: np.ndarray, inv_chol_gram: np.ndarray) -> tuple[float, floa
     return rel, (float(math.sqrt(-mu[0])) if rel < -INDEF_TOL else 0.0)
 
 
-def indefiniteness(rng: np.random.Generator, n: int = 10, d: int = 4, draws: int = 500, points: int = 4,
+def indefiniteness(rng: np.random.Generator, n: int = 10, d: int = 4, draws: int = 400, points: int = 4,
                    boot: int = 400) -> dict[str, Any]:
     """Indefiniteness of ``∇²L_exp`` and the PSD threshold ``w*`` at random points, per unit, same draws.
 
@@ -381,25 +381,28 @@ def plot_lipschitz(data: dict):
 SOLVERS = {"newton": {}, "sketch-newton": {"nonpositive": "raise"}, "gd": {}}
 
 
-def solvers(rng: np.random.Generator, n: int = 10, d: int = 4, seeds: int = 30, starts: int = 2,
-            radius: float = 2.0, tol: float = 1e-8, maxiter: dict[str, int] | None = None) -> dict[str, Any]:
+def solvers(rng: np.random.Generator, n: int = 10, d: int = 4, seeds: int = 30, starts: int = 4,
+            radius: float = 2.0, tol: float = 1e-8, maxiter: dict[str, int] | None = None,
+            gd_starts: int = 2) -> dict[str, Any]:
     """The minimiser of ``L_exp`` per unit (``λ_min``, ``κ`` of the Hessian there), and the solvers' basins.
 
     Per seed: ``A ~ N(0, 1)``, ``b`` on the simplex, ``w = 0``, and ``starts`` points uniform in the ball
     of radius ``radius`` (the same for every unit and method). For each ``e^z + γz`` unit, every method
-    of :data:`SOLVERS` runs from every start (a start outside the unit's domain counts as a failure
-    with status 3). The reference minimiser ``x*`` is the converged point of lowest loss over all runs
-    and a Newton run from ``x = 0``, kept if ``∇²L_exp(x*)`` is positive definite. A run *reaches the
+    of :data:`SOLVERS` runs from every start (gradient descent, the slowest, from the first ``gd_starts``
+    of them only; a start outside the unit's domain counts as a failure with status 3). The reference
+    minimiser ``x*`` is the converged point of lowest loss over all runs and a Newton run from ``x = 0``, kept if ``∇²L_exp(x*)`` is positive definite. A run *reaches the
     minimiser* when it converges (status 0) within ``1e-4 max(1, ‖x*‖)`` of ``x*``; a run that converges
     elsewhere to a point with a positive definite Hessian and a higher loss found a spurious local minimum.
     The shortcut alone is left out: its ``L_exp`` is constant along rays, so it has no isolated minimiser.
     """
     maxiter = {"newton": 100, "sketch-newton": 100, "gd": 250, **(maxiter or {})}
     keys = EXP_KEYS
-    shape = (seeds, starts)
-    runs = {k: {m: {"status": np.zeros(shape, int), "nit": np.zeros(shape, int), "reached": np.zeros(shape, bool),
-                    "spurious": np.zeros(shape, bool)} for m in SOLVERS} for k in keys}
-    at_min = {k: {"lam_min_rel": np.full(seeds, np.nan), "kappa": np.full(seeds, np.nan),
+    n_starts = {m: (min(gd_starts, starts) if m == "gd" else starts) for m in SOLVERS}
+    runs = {k: {m: {"status": np.zeros((seeds, n_starts[m]), int), "nit": np.zeros((seeds, n_starts[m]), int),
+                    "reached": np.zeros((seeds, n_starts[m]), bool), "spurious": np.zeros((seeds, n_starts[m]), bool)}
+                for m in SOLVERS} for k in keys}
+    at_min = {k: {"lam_min_rel": np.full(seeds, np.nan), "lam_min": np.full(seeds, np.nan),
+                  "kappa": np.full(seeds, np.nan),
                   "norm": np.full(seeds, np.nan), "loss": np.full(seeds, np.nan)} for k in keys}
     for s in range(seeds):
         A, b = _draw(rng, n, d)
@@ -408,7 +411,7 @@ def solvers(rng: np.random.Generator, n: int = 10, d: int = 4, seeds: int = 30, 
         for k in keys:
             P = Problem(A, b, unit=UNITS[k])
             results = {m: [minimize(P, x0, method=m, tol=tol, maxiter=maxiter[m], seed=s, **opts)
-                           if P.in_domain(x0) else None for x0 in X0] for m, opts in SOLVERS.items()}
+                           if P.in_domain(x0) else None for x0 in X0[:n_starts[m]]] for m, opts in SOLVERS.items()}
             cands = [r for rs in results.values() for r in rs if r is not None and r.status == 0]
             cands.append(minimize(P, np.zeros(d), method="newton", tol=tol))
             cands = sorted((r for r in cands if r.status == 0), key=lambda r: r.fun)
@@ -418,6 +421,7 @@ def solvers(rng: np.random.Generator, n: int = 10, d: int = 4, seeds: int = 30, 
                 if lam[0] > 0:
                     xstar = r.x
                     at_min[k]["lam_min_rel"][s] = lam[0] / lam[-1]
+                    at_min[k]["lam_min"][s] = lam[0]
                     at_min[k]["kappa"][s] = lam[-1] / lam[0]
                     at_min[k]["norm"][s] = np.linalg.norm(r.x)
                     at_min[k]["loss"][s] = r.fun
@@ -454,7 +458,8 @@ def solvers(rng: np.random.Generator, n: int = 10, d: int = 4, seeds: int = 30, 
             ref = runs["softmax"][m]["reached"]
             summary[k][m]["softmax_only"] = int(np.sum(ref & ~rec["reached"]))
             summary[k][m]["unit_only"] = int(np.sum(~ref & rec["reached"]))
-    return {"n": n, "d": d, "seeds": seeds, "starts": starts, "radius": radius, "tol": tol, "maxiter": maxiter,
+    return {"n": n, "d": d, "seeds": seeds, "starts": starts, "n_starts": n_starts, "radius": radius, "tol": tol,
+            "maxiter": maxiter,
             "runs": runs, "at_min": at_min, "summary": summary, "gamma": [GAMMA[k] for k in keys], "keys": keys}
 
 
@@ -560,7 +565,8 @@ def findings(der: dict, dom: dict, ind: dict, lip: dict, sol: dict) -> dict[str,
                     "verdict": f"inherited from softmax regression (median kappa {word} with the shortcut)" if ok else
                     "not established: no positive definite minimiser for some seeds"}
     # (v) Algorithm 1 to the letter
-    refuse = {k: sol["summary"][k]["sketch-newton"]["status_counts"].get(4, 0) / (sol["seeds"] * sol["starts"])
+    refuse = {k: sol["summary"][k]["sketch-newton"]["status_counts"].get(4, 0)
+              / (sol["seeds"] * sol["n_starts"]["sketch-newton"])
               for k in EXP_KEYS}
     ok = refuse["softmax"] >= 0.5
     out["alg1"] = {"passed": ok, "refuse": refuse,
@@ -638,11 +644,12 @@ def rows_from(der: dict, dom: dict, ind: dict, lip: dict, sol: dict) -> list[dic
             "share of starts where Algorithm 1 to the letter (nonpositive='raise') refuses because B_diag + W^2 has "
             "a non-positive entry, at w = 0; inherited if softmax refuses at half the starts or more",
             f"refuses at {100 * f['alg1']['refuse']['softmax']:.0f}% (softmax) vs "
-            f"{100 * f['alg1']['refuse']['unified']:.0f}% (unified) of {sol['seeds'] * sol['starts']} starts"),
+            f"{100 * f['alg1']['refuse']['unified']:.0f}% (unified) of "
+            f"{sol['seeds'] * sol['n_starts']['sketch-newton']} starts"),
         row("Theorem 9.1 (convergence from a start)", "obs-shortcut-basin", "basin",
             "share of the same random starts from which Newton and gradient descent reach the minimiser, softmax "
             "against unified (paired McNemar test); harder if smaller with p < 0.05",
             "; ".join(f"{m}: {100 * sol['summary']['unified'][m]['basin']:.0f}% (unified) vs "
-                      f"{100 * sol['summary']['softmax'][m]['basin']:.0f}% (softmax), p = {f['basin']['p'][m]:.2g}"
-                      for m in ("newton", "gd")) + f" ({sol['seeds']} seeds x {sol['starts']} starts)"),
+                      f"{100 * sol['summary']['softmax'][m]['basin']:.0f}% (softmax), p = {f['basin']['p'][m]:.2g} "
+                      f"({sol['seeds']} seeds x {sol['n_starts'][m]} starts)" for m in ("newton", "gd"))),
     ]
