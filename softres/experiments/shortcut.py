@@ -392,8 +392,9 @@ def solvers(rng: np.random.Generator, n: int = 10, d: int = 4, seeds: int = 30, 
     of them only; a start outside the unit's domain counts as a failure with status 3). The reference
     minimiser ``x*`` is the converged point of lowest loss over all runs and a Newton run from ``x = 0``,
     kept if ``∇²L_exp(x*)`` is positive definite. A run *reaches the minimiser* when it converges
-    (status 0) within ``1e-4 max(1, ‖x*‖)`` of ``x*``; a run that converges elsewhere to a point with a positive definite Hessian and a higher loss found a spurious local minimum.
-    The shortcut alone is left out: its ``L_exp`` is constant along rays, so it has no isolated minimiser.
+    (status 0) within ``1e-4 max(1, ‖x*‖)`` of ``x*``; a run that converges elsewhere, to a point with a
+    positive definite Hessian and a higher loss, found a spurious local minimum. The shortcut alone is
+    left out: its ``L_exp`` is constant along rays, so it has no isolated minimiser.
     """
     maxiter = {"newton": 100, "sketch-newton": 100, "gd": 250, **(maxiter or {})}
     keys = EXP_KEYS
