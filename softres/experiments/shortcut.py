@@ -571,7 +571,7 @@ def findings(der: dict, dom: dict, ind: dict, lip: dict, sol: dict) -> dict[str,
               for k in EXP_KEYS}
     ok = refuse["softmax"] >= 0.5
     out["alg1"] = {"passed": ok, "refuse": refuse,
-                   "verdict": "inherited from softmax regression (positive diagonal fails at w = 0)" if ok else
+                   "verdict": "inherited from softmax regression (B_diag is not positive at w = 0 for either unit)" if ok else
                    "due to the shortcut"}
     # (v) basin
     p = {m: _mcnemar(sol["summary"]["unified"][m]["softmax_only"], sol["summary"]["unified"][m]["unit_only"])
