@@ -387,7 +387,7 @@ def plot_liu(data: dict):
     fig, axes = figure(len(ks), width=3.4)
     for i, (ax, k) in enumerate(zip(axes, ks, strict=True)):
         for li, line in enumerate(data["lines"]):
-            ax.plot(data["ratios"], data["success"][i, :, li], marker="o", ms=3,
+            ax.plot(data["ratios"], data["success"][i, :, li], marker="osD^v"[li % 5], ms=7 - li, mfc="none",
                     ls="-" if li == 0 else "--", color=f"C{li}", label=line)
         ax.axvline(1.0, color="grey", lw=1, ls=":")
         ax.set_ylim(-0.05, 1.05)
@@ -453,7 +453,7 @@ def _planted_b(A: np.ndarray, kind: str, rng: np.random.Generator, noise: float)
 
 def unified_landscape(rng: np.random.Generator, n: int = 10, d: int = 4, draws: int = 30, starts: int = 2,
                       shortcut_draws: int = 8, scale: float = 1.5, noise: float = 0.5, start_radius: float = 2.0,
-                      gd_maxiter: int = 600) -> dict:
+                      gd_maxiter: int = 500, tol: float = 1e-8) -> dict:
     """Minima of ``L_exp`` (``w = 0``) for softmax (γ = 0) and the unified unit (γ = 1), against the parts' optima.
 
     ``A`` has entries ``N(0, scale²/d)``. Two ways of planting ``b`` (:func:`_planted_b`): from the
@@ -462,7 +462,8 @@ def unified_landscape(rng: np.random.Generator, n: int = 10, d: int = 4, draws: 
     points (``N(0, (start_radius²/d) I)``, redrawn until ``α > 0`` for the unified unit; the same
     points for both units); on the draws with ``b`` from the unified unit ``"gd"`` (at most
     ``gd_maxiter`` iterations) also runs from ``x = 0`` and from the first random point, for the
-    reach rates. Each end point is classified by :func:`_classify` against the best loss found for
+    reach rates. Every run stops at the relative gradient tolerance ``tol``. Each end point is
+    classified by :func:`_classify` against the best loss found for
     that unit and draw. The shortcut's optimum is exact (:func:`shortcut_optimum`) and checked with
     ``softres.minimize(..., unit="shortcut")`` from a nearby start.
     """
@@ -494,7 +495,7 @@ def unified_landscape(rng: np.random.Generator, n: int = 10, d: int = 4, draws: 
                     for method in LANDSCAPE_METHODS:
                         if method == "gd" and (plant != "unified" or si > 1):
                             continue
-                        res = minimize(P, x0, method=method, maxiter=gd_maxiter if method == "gd" else None)
+                        res = minimize(P, x0, method=method, tol=tol, maxiter=gd_maxiter if method == "gd" else None)
                         results.append((si, method, res))
                 done = [r for _, _, r in results if r.status == 0]
                 best_run = min(done or [r for _, _, r in results], key=lambda r: r.fun)
@@ -510,7 +511,7 @@ def unified_landscape(rng: np.random.Generator, n: int = 10, d: int = 4, draws: 
     sc = np.array(shortcut_check)
     return {"n": n, "d": d, "draws": draws, "shortcut_draws": shortcut_draws, "starts": starts,
             "plants": ["unified", "shortcut"], "methods": list(LANDSCAPE_METHODS), "scale": scale, "noise": noise,
-            "start_radius": start_radius, "gd_maxiter": gd_maxiter, "same_min": SAME_MIN, "runs": table,
+            "start_radius": start_radius, "gd_maxiter": gd_maxiter, "tol": tol, "same_min": SAME_MIN, "runs": table,
             "shortcut_formula_err": float(sc[:, 0].max()), "shortcut_solver_gap": sc[:, 1],
             "shortcut_solver_status": sc[:, 2].astype(int)}
 
@@ -603,8 +604,9 @@ def plot_landscape(data: dict):
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylabel("fraction of gradient-descent runs")
     ax.set_xlabel("unit and start (b planted from the unified unit)")
-    ax.set_ylim(0, 1.0)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(fontsize=7, loc="upper center", ncol=4)
     return fig
 
 
