@@ -46,7 +46,7 @@ def test_passed_is_computed_from_the_data(rows, monkeypatch):
         elif name == "resnet-liu":
             data["success"] = np.zeros_like(data["success"])
         elif name == "resnet-unified":
-            T = data["runs"]
+            T = data["runs"]  # numeric columns are arrays
             if good["Unified loss: local minima vs parts"][0]:
                 T["loss"] = T["shortcut"] * 10.0  # every minimum far above the shortcut optimum
             else:

@@ -507,7 +507,9 @@ def unified_landscape(rng: np.random.Generator, n: int = 10, d: int = 4, draws: 
                                  "nit": int(res.nit), "kind": _classify(P, res, best, hess_tol), "best": best,
                                  "shortcut": L_s, "cond": cond})
     keys = ("plant", "draw", "unit", "start", "method", "loss", "status", "nit", "kind", "best", "shortcut", "cond")
-    table = {k: np.array([r[k] for r in recs]) for k in keys}
+    # text columns as lists (the figure registry compares data field by field; see tests/test_figures.py)
+    table = {k: [r[k] for r in recs] if isinstance(recs[0][k], str) else np.array([r[k] for r in recs])
+             for k in keys}
     sc = np.array(shortcut_check)
     return {"n": n, "d": d, "draws": draws, "shortcut_draws": shortcut_draws, "starts": starts,
             "plants": ["unified", "shortcut"], "methods": list(LANDSCAPE_METHODS), "scale": scale, "noise": noise,
@@ -518,7 +520,7 @@ def unified_landscape(rng: np.random.Generator, n: int = 10, d: int = 4, draws: 
 
 def landscape_summary(data: dict) -> dict:
     """Counts for the chapter: local minima above the parts' optima, and reach rates of gradient descent."""
-    T = data["runs"]
+    T = {k: np.asarray(v) for k, v in data["runs"].items()}
     out = {}
     for plant in data["plants"]:
         sel = T["plant"] == plant
