@@ -43,6 +43,8 @@ UNITS: dict[str, Unit] = {
     "unified": UNIFIED,
     "shortcut": SHORTCUT,
 }
+#: The percentile above which a PSD threshold w* counts as the tail ("the top 1%").
+TOP_PERCENTILE = 99.0
 #: Labels for figures and tables.
 LABELS = {"softmax": r"softmax ($\gamma=0$)", "gamma=0.25": r"$\gamma=0.25$", "gamma=0.5": r"$\gamma=0.5$",
           "unified": r"unified ($\gamma=1$)", "shortcut": r"shortcut alone ($z$)"}
@@ -270,7 +272,7 @@ def indefiniteness(rng: np.random.Generator, n: int = 10, d: int = 4, draws: int
         indef = rel[k][ok] < -INDEF_TOL
         quant = np.percentile(w, qs)
         bs = np.percentile(w[rng.integers(0, w.size, (boot, w.size))], qs, axis=1)  # (4, boot)
-        top = w >= np.percentile(w, 99)
+        top = w >= np.percentile(w, TOP_PERCENTILE)
         frac = float(indef.mean())
         out["summary"][k] = {
             "in_domain": int(ok.sum()), "indefinite": frac,
@@ -302,8 +304,9 @@ def plot_wstar(data: dict):
         ax.loglog(al[pos], w[pos], ".", ms=2, color=_color(k), alpha=0.4, label=r"indefinite: $w^*$")
         ax.loglog(al[~pos], np.full((~pos).sum(), floor), "|", ms=5, color="0.3", alpha=0.4,
                   label=r"PSD ($w^* = 0$), on the bottom line")
-        top = w >= np.percentile(w, 99)
-        ax.loglog(al[top], np.maximum(w[top], floor), "o", mfc="none", ms=5, color="k", label=r"top 1% of $w^*$")
+        top = w >= np.percentile(w, TOP_PERCENTILE)
+        ax.loglog(al[top], np.maximum(w[top], floor), "o", mfc="none", ms=5, color="k",
+                  label=rf"top {100 - TOP_PERCENTILE:g}% of $w^*$")
         ax.set_title(LABELS[k], fontsize=9)
         ax.set_xlabel(r"$\alpha(x)/n$ (distance to the pole)")
         ax.set_xlim(xmin / 1.5, xmax * 1.5)
@@ -571,8 +574,8 @@ def findings(der: dict, dom: dict, ind: dict, lip: dict, sol: dict) -> dict[str,
               for k in EXP_KEYS}
     ok = refuse["softmax"] >= 0.5
     out["alg1"] = {"passed": ok, "refuse": refuse,
-                   "verdict": "inherited from softmax regression (B_diag is not positive at w = 0 for either unit)" if ok else
-                   "due to the shortcut"}
+                   "verdict": ("inherited from softmax regression (B_diag is not positive at w = 0 for either unit)"
+                               if ok else "due to the shortcut")}
     # (v) basin
     p = {m: _mcnemar(sol["summary"]["unified"][m]["softmax_only"], sol["summary"]["unified"][m]["unit_only"])
          for m in ("newton", "gd")}
