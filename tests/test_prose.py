@@ -35,7 +35,7 @@ ALLOWED: list[tuple[str, str]] = [
     (r"(?m)^[ \t]*\d+[.)](?=[ \t])", "the marker of an ordered list item"),
     (r"arXiv:\d{4}\.\d{4,5}(?:v\d+)?", "the paper's arXiv identifier"),
     (r"\[\d+(?:,\s*\d+)*\]", "a reference number of the paper's own bibliography, e.g. [60]"),
-    (r"\b[A-Z][a-z]+(?:\s+et al\.)?,?\s+(?:19|20)\d\d[a-z]?\b", "the year of a cited work after its author"),
+    (r"\b[A-Z][a-z]+(?:\s+et al\.)?,?\s+\(?(?:19|20)\d\d[a-z]?\)?", "the year of a cited work after its author"),
 ]
 #: The paper's own constants: allowed only where the sentence names them as the paper's ("the paper's").
 PAPER_CONSTANTS: dict[str, str] = {
@@ -55,7 +55,7 @@ _SKIP_ARG = ("glue:", "figure", "image", "code", "include", "literalinclude")
 
 def prose(text: str) -> str:
     """``text`` (a MyST chapter) with everything but prose blanked out; line numbers are kept."""
-    return _blank(prose_and_math(text), [(r"\$\$.*?\$\$", re.S), (r"\{[\w:.+-]+\}`[^`]*`", 0),
+    return _blank(prose_and_math(text), [(r"\$\$.*?\$\$", re.S), (r"\{[\w:.+-]+\}`[^`]*`", 0), (r"`[^`\n]+`", 0),
                                          (r"(?<![\\$])\$(?!\$)(?:[^$\n\\]|\\.|\n(?!\s*\n))+?\$", 0)])
 
 
