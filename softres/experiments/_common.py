@@ -53,47 +53,13 @@ def value_ticks(ax, values) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-from collections.abc import Iterator  # noqa: E402  (appended helper: its imports stay with it)
-from contextlib import contextmanager  # noqa: E402
-
-_BLAS_THREAD_SYMBOLS = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-                        ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-                        ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-                        ("openblas_set_num_threads", "openblas_get_num_threads"))
-
-
-@contextmanager
-def single_blas_thread() -> Iterator[int]:
-    """Run the block with one OpenBLAS thread (numpy's and scipy's builds), restoring the counts after.
+def single_blas_thread():
+    """A context in which BLAS runs on one thread (``threadpoolctl``), restored afterwards.
 
     Experiments that make thousands of small products (``d`` of about ten) ran many times slower
     with a multi-threaded OpenBLAS on a shared two-core machine (a gradient at ``n = 20,000`` took
-    25 ms instead of 0.8 ms under load). This does what ``threadpoolctl`` does, for the OpenBLAS
-    libraries loaded in the process; it yields how many it found (0 off Linux or without OpenBLAS:
-    then it changes nothing).
+    25 ms instead of 0.8 ms under load).
     """
-    import ctypes
-    import re
-    from pathlib import Path
+    from threadpoolctl import threadpool_limits
 
-    found = []
-    try:
-        paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", Path("/proc/self/maps").read_text())))
-    except OSError:
-        paths = []
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in _BLAS_THREAD_SYMBOLS:
-            if hasattr(lib, set_name) and hasattr(lib, get_name):
-                setter, getter = getattr(lib, set_name), getattr(lib, get_name)
-                found.append((setter, int(getter())))
-                setter(1)
-                break
-    try:
-        yield len(found)
-    finally:
-        for setter, count in found:
-            setter(count)
+    return threadpool_limits(limits=1, user_api="blas")
