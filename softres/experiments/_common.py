@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
 
@@ -27,8 +28,6 @@ def figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.4) -> tuple[
 
 def loglog_slope(x, y) -> float:
     """Least-squares slope of ``log y`` against ``log x``."""
-    import numpy as np
-
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
@@ -63,3 +62,27 @@ def single_blas_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def plot_part_errors(data: dict, xlabel: str, *, title: str | None = None, height: float = 3.4):
+    """Relative error of each checked part over the draws (dots, jittered rows), with the tolerance.
+
+    ``data`` holds ``errors`` (draws × parts; NaN where a part does not apply: not drawn), ``parts``
+    (the row labels) and ``tol``. An exact 0 is drawn at 1e-18.
+    """
+    fig, (ax,) = figure(width=6.4, height=height)
+    err = np.maximum(data["errors"], 1e-18)
+    k = err.shape[1]
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=err.shape[0])
+    for j in range(k):
+        ax.plot(err[:, j], j + jitter, ".", ms=3, color="C0", alpha=0.6)
+    ax.axvline(data["tol"], color="C3", ls="--", label="tolerance")
+    ax.set_xscale("log")
+    ax.set_yticks(range(k), data["parts"], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{xlabel}\n(an exact 0 is drawn at 1e-18)")
+    if title:
+        ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+

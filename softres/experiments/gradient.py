@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from softres.examples import random_problem
-from softres.experiments._common import figure, loglog_slope
+from softres.experiments._common import figure, loglog_slope, plot_part_errors
 from softres.figures import compute
 from softres.problem import Problem
 from softres.reference import complex_step_jacobian, naive_loss, naive_parts
@@ -110,20 +110,8 @@ def lemma_4_1_errors(rng: np.random.Generator, trials: int = 50) -> dict:
 
 def plot_lemma_4_1(data: dict):
     """Relative error of each part over the draws (dots), with the tolerance."""
-    fig, (ax,) = figure(width=6.4, height=3.8)
-    err = np.maximum(data["errors"], 1e-18)  # NaN (part not applicable, d = 1) is not drawn
-    k = err.shape[1]
-    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=err.shape[0])
-    for j in range(k):
-        ax.plot(err[:, j], j + jitter, ".", ms=3, color="C0", alpha=0.6)
-    ax.axvline(data["tol"], color="C3", ls="--", label="tolerance")
-    ax.set_xscale("log")
-    ax.set_yticks(range(k), data["parts"], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("relative error against complex step\n(an exact 0 is drawn at 1e-18)")
-    ax.set_title("Parts 10 and 12 need d > 1: drawn for the problems with d > 1 only", fontsize=8)
-    ax.legend(fontsize=7, loc="lower right")
-    return fig
+    return plot_part_errors(data, "relative error against complex step", height=3.8,
+                            title="Parts 10 and 12 need d > 1: drawn for the problems with d > 1 only")
 
 
 def cost_vs_nnz(rng: np.random.Generator, d: int = 50, repeat: int = 9) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from softres.examples import random_problem
-from softres.experiments._common import figure, loglog_slope
+from softres.experiments._common import figure, loglog_slope, plot_part_errors
 from softres.figures import compute
 from softres.problem import Problem
 from softres.reference import complex_step_jacobian, hyperdual_hessian, naive_loss, naive_parts
@@ -119,19 +119,7 @@ def lemma_5_2_errors(rng: np.random.Generator, trials: int = 30) -> dict:
 
 def plot_lemma_5_2(data: dict):
     """Relative error of each quantity over the draws (dots), with the tolerance."""
-    fig, (ax,) = figure(width=6.4, height=3.4)
-    err = np.maximum(data["errors"], 1e-18)
-    k = err.shape[1]
-    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=err.shape[0])
-    for j in range(k):
-        ax.plot(err[:, j], j + jitter, ".", ms=3, color="C0", alpha=0.6)
-    ax.axvline(data["tol"], color="C3", ls="--", label="tolerance")
-    ax.set_xscale("log")
-    ax.set_yticks(range(k), data["parts"], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("relative error against the independent reference\n(an exact 0 is drawn at 1e-18)")
-    ax.legend(fontsize=7, loc="lower right")
-    return fig
+    return plot_part_errors(data, "relative error against the independent reference")
 
 
 def structure(rng: np.random.Generator, n: int = 30, d: int = 4) -> dict:
