@@ -324,3 +324,14 @@ def test_results_report_scipy_counters_and_passes_over_A(method):
     assert res.method == method
     if method != "gd" and method != "lbfgs":
         assert res.nhev >= 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_runs_are_reproducible_from_the_seed(method):
+    """Same seed, same iterates; a method that is not randomised does not depend on the seed at all."""
+    P = softres.random_problem(3000, 6, seed=15)
+    a, b = (minimize(P, np.zeros(6), method=method, seed=5, maxiter=5) for _ in range(2))
+    np.testing.assert_array_equal(a.x, b.x)
+    c = minimize(P, np.zeros(6), method=method, seed=6, maxiter=5)
+    if not REGISTRY[method].randomised:
+        np.testing.assert_array_equal(a.x, c.x)
