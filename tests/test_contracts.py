@@ -335,3 +335,16 @@ def test_runs_are_reproducible_from_the_seed(method):
     c = minimize(P, np.zeros(6), method=method, seed=6, maxiter=5)
     if not REGISTRY[method].randomised:
         np.testing.assert_array_equal(a.x, c.x)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_history_records_step_lengths_shifts_and_rows_kept(method):
+    P = softres.random_problem(3000, 6, seed=16)
+    res = minimize(P, np.zeros(6), method=method, seed=0)
+    h = res.history
+    assert all(len(h[k]) == res.nit + 1 for k in ("t", "shift", "exact_rows", "step"))
+    t = np.array(h["t"][1:])
+    assert np.all(np.isin(t, 0.5 ** np.arange(41)))  # backtracking from t = 1 by halving
+    assert np.all(np.array(h["shift"]) >= 0) and np.all(np.array(h["exact_rows"]) >= 0)
+    if REGISTRY[method].curvature and method != "sketch-lbfgs":
+        assert t[-1] == 1.0  # Newton-type steps are full steps near x*

@@ -9,9 +9,7 @@ process and regime (:func:`_regime_runs`), so the chapter's figures that show it
 from __future__ import annotations
 
 import functools
-import itertools
 import math
-import re
 import time
 from functools import cache
 from typing import Any
@@ -57,8 +55,6 @@ OUT_OF_RANGE = ("Algorithm 1 (eps0 out of range)", "sketch-newton",
                 {"eps0": EPS_OUT, "delta": DELTA, "nonpositive": "exact"})
 #: Iteration limits per method (the rest: ``"second"``).
 MAXITER = {"second": 60, "gd": 50, "lbfgs": 100}
-#: Algorithm 1's line-search steps are recovered (by replaying its sketch) on every ``REPLAY_EVERY``-th seed.
-REPLAY_EVERY = 3
 #: Accuracies at which iterations are counted, relative to ``r₀ = ‖x₀ − x*‖``.
 TOLS = (1e-6, 1e-9)
 PAPER = ("newton", "Algorithm 1", "Algorithm 1 (eps0 out of range)")
@@ -93,68 +89,15 @@ def _first_below(err: np.ndarray, level: float) -> int:
     return int(hit[0]) if hit.size else -1
 
 
-def _count_in_message(message: str, what: str) -> int:
-    """Number of iterations the solver's message says used ``what`` (``"shifted"``, ``"kept rows"``)."""
-    m = re.search(r"(\d+) iteration\(s\) " + re.escape(what), message)
-    return int(m.group(1)) if m else 0
+def _steps(res) -> dict[str, Any]:
+    """What the solver added to each iteration, from its history: the line search's step lengths
+    ``t`` (1 for a full step), the iterations whose Hessian needed a shift, the rows kept exactly."""
+    h = res.history
+    return {"t": [float(t) for t in h["t"][1:]], "shifts": int(np.count_nonzero(np.asarray(h["shift"][1:]) > 0)),
+            "kept": [int(k) for k in h["exact_rows"][1:]]}
 
 
-def _newton_steps(P, path: list[np.ndarray]) -> dict[str, Any]:
-    """Step lengths ``t`` of exact Newton's line search, recovered from the iterates (public API only).
-
-    ``x_{t+1} = x_t + t p_t`` with ``p_t = −∇²L(x_t)⁻¹∇L(x_t)``; a step counts as recovered when the
-    move is parallel to ``p_t`` to 1e-8 relative (it is not where the Hessian needed a shift).
-    """
-    ts, verified, shifts = [], True, 0
-    for x, y in itertools.pairwise(path):
-        H = P.hess(x)
-        if np.linalg.eigvalsh(H)[0] <= 0:
-            shifts += 1
-        p = -np.linalg.solve(H, P.grad(x))
-        ts.append(_step_of(p, y - x, y))
-        verified &= ts[-1] is not None
-    return {"t": ts, "verified": verified, "shifts": shifts}
-
-
-def _step_of(p: np.ndarray, move: np.ndarray, x: np.ndarray) -> float | None:
-    """``t`` with ``move = t p``, or None when the move is not parallel to ``p`` beyond rounding.
-
-    The move is a difference of iterates, so it carries a rounding error of order ``ε_mach ‖x‖``.
-    """
-    t = float(move @ p / (p @ p))
-    slack = 1e-6 * float(np.linalg.norm(move)) + 64 * np.finfo(float).eps * float(np.linalg.norm(x))
-    return t if np.linalg.norm(move - t * p) <= slack else None
-
-
-def _sketch_steps(P, path: list[np.ndarray], seed: int, opts: dict[str, Any]) -> dict[str, Any]:
-    """Replay Algorithm 1's sketched Hessians along a run's iterates to recover what the solver did.
-
-    A :class:`softres.sketch.SketchedHessian` with the run's seed draws the same ``H̃(x_t)`` as the
-    solver when the solver consumes its generator in the same order (checked: each recovered move
-    must be parallel to ``−H̃(x_t)⁻¹∇L(x_t)``; ``verified`` is False otherwise). Returns the step
-    lengths ``t``, the iterations whose ``H̃`` was not positive definite (the solver shifts those),
-    and the rows kept exactly (``B_diag + w² < 0``) per iteration.
-    """
-    H_tilde = sketch.SketchedHessian(P, eps0=opts["eps0"], delta=opts["delta"], nonpositive="exact", seed=seed)
-    ts, kept, shifts, verified = [], [], 0, True
-    for x, y in itertools.pairwise(path):
-        Ht = H_tilde(x)
-        kept.append(int(H_tilde.last["exact_rows"]))
-        try:
-            np.linalg.cholesky(Ht)
-        except np.linalg.LinAlgError:
-            shifts += 1
-            verified = False
-            ts.append(None)
-            continue
-        t = _step_of(-np.linalg.solve(Ht, P.grad(x)), y - x, y)
-        verified &= t is not None
-        ts.append(t)
-    return {"t": ts, "verified": verified, "shifts": shifts, "kept": kept}
-
-
-def _run(P, xstar: np.ndarray, r0: float, method: str, opts: dict[str, Any], seed: int,
-         replay: bool = True) -> dict[str, Any]:
+def _run(P, xstar: np.ndarray, r0: float, method: str, opts: dict[str, Any], seed: int) -> dict[str, Any]:
     """One run from ``x₀ = 0``: errors, times, counts at ``TOLS`` and what the line search and shift did."""
     x0 = np.zeros(P.d)
     path = [x0.copy()]
@@ -170,16 +113,12 @@ def _run(P, xstar: np.ndarray, r0: float, method: str, opts: dict[str, Any], see
         it = _first_below(err, tol)
         out[f"it {tol:g}"] = it
         out[f"time {tol:g}"] = float(times[it]) if it >= 0 else math.nan
-    if method == "newton":
-        out["steps"] = _newton_steps(P, path[:k])
-    elif method == "sketch-newton":
+    if method in ("newton", "sketch-newton"):
+        out["steps"] = _steps(res)
+    if method == "sketch-newton":
         # rows where Lemma A.8's diagonal is negative at each iterate: Algorithm 1 to the letter stops
         # at the first such iterate; nonpositive="exact" keeps those rows exactly
         out["nonpos"] = [int(np.count_nonzero(P.hess_diag(x) < 0)) for x in path[:k - 1]]
-        if replay:
-            out["steps"] = _sketch_steps(P, path[:k], seed, opts)
-    out["shifts_msg"] = _count_in_message(out["message"], "shifted")
-    out["kept_msg"] = _count_in_message(out["message"], "kept rows")
     return out
 
 
@@ -198,7 +137,7 @@ def _regime_runs(seed: int, regime: str, n: int, d: int, seeds: int) -> dict[str
                            "labels": [m[0] for m in methods], "runs": {m[0]: [] for m in methods}}
     inst = {k: [] for k in ("kappa", "w_share", "exp_ratio", "xstar_norm", "grad_rel", "nonpos", "r0",
                             "A_norm", "l")}
-    for index, child in enumerate(seq.spawn(seeds)):
+    for child in seq.spawn(seeds):
         s_problem, s_solver = (int(v) for v in child.generate_state(2))
         P = random_problem(n, d, seed=s_problem, **kw)
         xstar = _optimum(P, np.zeros(d))
@@ -215,8 +154,7 @@ def _regime_runs(seed: int, regime: str, n: int, d: int, seeds: int) -> dict[str
         inst["nonpos"].append(int(np.count_nonzero(P.hess_diag(xstar) <= 0)))
         inst["A_norm"].append(bounds.singular_values_extreme(P.A)[0])
         for label, method, opts in methods:
-            replay = label == "Algorithm 1" and index % REPLAY_EVERY == 0
-            out["runs"][label].append(_run(P, xstar, inst["r0"][-1], method, opts, s_solver, replay))
+            out["runs"][label].append(_run(P, xstar, inst["r0"][-1], method, opts, s_solver))
     out.update({k: np.array(v) for k, v in inst.items()})
     return out
 
@@ -237,18 +175,13 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if steps:
         ts = [t for s in steps for t in s["t"]]
         out["steps total"] = len(ts)
-        out["steps recovered"] = sum(t is not None for t in ts)
-        out["unit steps"] = sum(t is not None and abs(t - 1.0) < 1e-3 for t in ts)
-        out["replay verified"] = sum(s["verified"] for s in steps)
+        out["unit steps"] = sum(t == 1.0 for t in ts)
         out["shifts"] = sum(s["shifts"] for s in steps)
-        out["replayed runs"] = len(steps)
     nonpos = [r["nonpos"] for r in runs if "nonpos" in r]
     if nonpos:
         out["kept iterations"] = sum(sum(k > 0 for k in c) for c in nonpos)
         out["kept rows max"] = max((max(c, default=0) for c in nonpos), default=0)
         out["runs with kept rows"] = sum(any(k > 0 for k in c) for c in nonpos)
-    out["shifts (message)"] = sum(r["shifts_msg"] for r in runs)
-    out["kept (message)"] = sum(r["kept_msg"] for r in runs)
     out["runs"] = len(runs)
     return out
 
@@ -742,13 +675,11 @@ def additions_rows(data: dict[str, Any]) -> list[list[Any]]:
             unit = s["unit steps"] / s["steps total"] if s["steps total"] else math.nan
             kept = (f"{s['runs with kept rows']}/{s['runs']} (max {s['kept rows max']} rows)"
                     if "runs with kept rows" in s else "—")
-            rows.append([name, label, f"{s['unit steps']}/{s['steps total']} ({100 * unit:.0f}%)",
-                         f"{s['replay verified']}/{s['replayed runs']}", s["shifts"], s["shifts (message)"], kept])
+            rows.append([name, label, f"{s['unit steps']}/{s['steps total']} ({100 * unit:.0f}%)", s["shifts"], kept])
     return rows
 
 
-ADDITIONS_HEADERS = ["regime", "method", "unit steps (t = 1) of the recovered runs", "runs recovered / replayed",
-                     "shifted iterations (recovered runs)", "shifted iterations (solver's message, all runs)",
+ADDITIONS_HEADERS = ["regime", "method", "unit steps (t = 1)", "shifted iterations",
                      "runs with B_diag + w² < 0 at an iterate (rows kept exactly)"]
 
 
@@ -761,10 +692,7 @@ def sweep_facts(data: dict[str, Any]) -> dict[str, Any]:
     newt = [data[k]["methods"]["newton"] for k in names]
     f["alg_unit"] = sum(s["unit steps"] for s in alg)
     f["alg_steps"] = sum(s["steps total"] for s in alg)
-    f["alg_recovered"] = sum(s["steps recovered"] for s in alg)
-    f["alg_verified_runs"] = sum(s["replay verified"] for s in alg)
-    f["alg_replayed_runs"] = sum(s["replayed runs"] for s in alg)
-    f["alg_shifts_message"] = sum(s["shifts (message)"] for s in alg)
+    f["alg_runs"] = sum(s["runs"] for s in alg)
     f["alg_shifts"] = sum(s["shifts"] for s in alg)
     f["alg_kept_runs"] = sum(s.get("runs with kept rows", 0) for s in alg)
     f["alg_kept_regimes"] = [k for k, s in zip(names, alg, strict=True) if s.get("runs with kept rows", 0)]
@@ -853,8 +781,8 @@ def closing_bullets(sk: dict[str, Any], rg: dict[str, Any], it: dict[str, Any], 
             f"({', '.join(f['alg_kept_regimes'])}), where the algorithm to the letter stops"
             if f["alg_kept_runs"] else "no run met a non-positive diagonal")
     bullets.append(
-        f"- **What the solver added.** {unit_pct:.0f}% of Algorithm 1's recovered steps were unit steps, "
-        f"{f['alg_shifts_message']} iterations needed a shift; {kept}.")
+        f"- **What the solver added.** {unit_pct:.0f}% of Algorithm 1's steps were unit steps, "
+        f"{f['alg_shifts']} iterations needed a shift; {kept}.")
     inside = shr["inside_measured"] == shr["runs"]
     bullets.append(
         f"- **Hypotheses.** x₀ = 0 lies inside the good-initialisation radius with the measured M in "
@@ -1021,12 +949,12 @@ def ledger_rows(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         f"{cost['ns'].tolist()} (d = {cost['d_n']}); time slope {cost['slope sketched']:.2f} (exact "
         f"{cost['slope exact']:.2f}); faster than exact from d = {cost[f'crossover {e_out}']} at n = {cost['n']}",
         "consistent (linear in nnz(A) plus an n-free term)" if c_ok else "not supported", c_ok)
-    unit_all = f["alg_steps"] > 0 and f["alg_unit"] == f["alg_steps"] and f["alg_shifts_message"] == 0
+    unit_all = f["alg_steps"] > 0 and f["alg_unit"] == f["alg_steps"] and f["alg_shifts"] == 0
     row("Algorithm 1", "algorithm-1",
-        "replay of the solver's sketches along its iterates: share of unit steps and shifts (the solver's "
-        "additions); runs meeting B_diag + w² < 0 (where the algorithm to the letter stops).",
-        f"unit steps {f['alg_unit']}/{f['alg_steps']} in {f['alg_verified_runs']} recovered runs; shifts "
-        f"{f['alg_shifts_message']}; non-positive diagonal in {f['alg_kept_runs']}/{runs} runs "
+        "the solver's history (line-search step lengths t, Cholesky shifts): share of unit steps and shifts "
+        "(the solver's additions); runs meeting B_diag + w² < 0 (where the algorithm to the letter stops).",
+        f"unit steps {f['alg_unit']}/{f['alg_steps']} in {f['alg_runs']} runs; shifts "
+        f"{f['alg_shifts']}; non-positive diagonal in {f['alg_kept_runs']}/{runs} runs "
         f"({', '.join(f['alg_kept_regimes']) or 'none'})",
         ("runs as stated where B_diag + w² > 0; needs nonpositive='exact' elsewhere" if f["alg_kept_runs"]
          else "runs as stated") if unit_all else "the solver's additions changed the iterates",

@@ -116,7 +116,10 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         ``njev`` (gradients), ``nhev`` (Hessians, sketched Hessians and Hessian-vector products),
         ``passes`` (passes over ``A``, all evaluations included), ``success``, ``status`` (a key of
         :data:`STATUS`), ``message``, ``method`` and ``history``: per-iteration lists ``loss``,
-        ``grad_norm``, ``step``, ``time``, ``hess_rows`` (rows of ``A`` in the Hessian approximation:
+        ``grad_norm``, ``step`` (``‖x_{k+1} − x_k‖``), ``t`` (the line search's step length, 1 for a full
+        step), ``shift`` (the ``τ`` added to make the Hessian positive definite, 0 if none),
+        ``exact_rows`` (rows with ``B_diag + w² < 0`` kept exactly), ``time``, ``hess_rows`` (rows of
+        ``A`` in the Hessian approximation:
         ``n`` exact, fewer when sketched, 0 for none), ``cg_iters`` and ``passes`` (cumulative); entry
         0 describes ``x0``.
 

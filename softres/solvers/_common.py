@@ -168,11 +168,14 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
     notify = _wrap_callback(callback)
     op = getattr(problem, "op", None)
     passes0 = op.passes if op is not None else 0
-    hist: dict[str, list] = {k: [] for k in ("loss", "grad_norm", "step", "time", "hess_rows", "cg_iters", "passes")}
+    hist: dict[str, list] = {k: [] for k in ("loss", "grad_norm", "step", "t", "shift", "exact_rows", "time",
+                                             "hess_rows", "cg_iters", "passes")}
     t0 = time.perf_counter()
 
-    def record(f: float, gnorm: float, step: float) -> None:
-        for key, value in (("loss", f), ("grad_norm", gnorm), ("step", step), ("time", time.perf_counter() - t0),
+    def record(f: float, gnorm: float, step: float, t: float) -> None:
+        for key, value in (("loss", f), ("grad_norm", gnorm), ("step", step), ("t", t),
+                           ("shift", method.info.get("shift", 0.0)), ("exact_rows", method.info.get("exact_rows", 0)),
+                           ("time", time.perf_counter() - t0),
                            ("hess_rows", method.info.get("hess_rows", 0)),
                            ("cg_iters", method.info.get("cg_iters", 0)),
                            ("passes", (op.passes - passes0) if op is not None else 0)):
@@ -190,7 +193,7 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
                 raise Stop(3, f"L(x0) = {f}")
             g, gnorm = oracle.grad(x)
             target = max(gtol, tol * gnorm)
-            record(f, gnorm, 0.0)
+            record(f, gnorm, 0.0, 0.0)
             for k in range(maxiter + 1):
                 reason = _converged(problem, x, f, gnorm, target, gtol)
                 if reason:
@@ -200,13 +203,13 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
                     break
                 method.info = {}
                 p = method.direction(x, g)
-                x_new, f, _, step = _line_search(oracle, x, f, g, p)
+                x_new, f, t, step = _line_search(oracle, x, f, g, p)
                 g_new, gnorm = oracle.grad(x_new)
                 method.accepted(x_new - x, g_new - g)
                 x, g = x_new, g_new
                 shifts += method.info.get("shift", 0.0) > 0
                 kept += method.info.get("exact_rows", 0) > 0
-                record(f, gnorm, step)
+                record(f, gnorm, step, t)
                 if notify is not None:
                     try:
                         notify(OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k + 1))
