@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from softres._validate import as_matrix, as_vector
+from softres._validate import as_matrix, as_vector, is_dask_array
 
-__all__ = ["CSC_MAX_ROW_NNZ", "MatrixOperator", "as_operator"]
+__all__ = ["CSC_MAX_ROW_NNZ", "MatrixOperator", "as_operator", "blocked_gram"]
 
 #: A sparse ``A`` with fewer nonzeros per row than this is stored as ``csc_array`` (see :class:`MatrixOperator`).
 CSC_MAX_ROW_NNZ = 16
@@ -136,11 +136,17 @@ class MatrixOperator:
             else:
                 DA = sp.csr_array((A.data * np.repeat(D, np.diff(A.indptr)), A.indices, A.indptr), shape=A.shape)
             return np.asarray((A.T @ DA).toarray())
-        G = np.zeros((self.d, self.d))
-        step = max(1, _GRAM_BLOCK_BYTES // (8 * self.d))
-        for start in range(0, self.n, step):  # row blocks: never an n × d temporary
-            G += signed_gram(self.A[start:start + step], D[start:start + step])
-        return G
+        return blocked_gram(self.A, D)
+
+
+def blocked_gram(A: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """``Aᵀ diag(D) A`` for a dense ``A``, over row blocks of about a megabyte: never an ``n × d`` temporary."""
+    n, d = A.shape
+    G = np.zeros((d, d))
+    step = max(1, _GRAM_BLOCK_BYTES // (8 * d))
+    for start in range(0, n, step):
+        G += signed_gram(A[start:start + step], D[start:start + step])
+    return G
 
 
 def signed_gram(rows: Any, weights: np.ndarray) -> np.ndarray:
@@ -161,12 +167,22 @@ def signed_gram(rows: Any, weights: np.ndarray) -> np.ndarray:
     return G
 
 
-def as_operator(A: Any) -> MatrixOperator:
-    """``A`` itself if it is a :class:`MatrixOperator` or a Problem's, else a new operator over a copy."""
-    if isinstance(A, MatrixOperator):
+def as_operator(A: Any) -> Any:
+    """``A`` itself if it is a :class:`MatrixOperator` or a Problem's, else a new operator over a copy.
+
+    A ``dask.array.Array`` gets a :class:`softres._dask.DaskOperator` (the same products, block by
+    block on the Dask cluster; dask is imported only then).
+    """
+    if isinstance(A, MatrixOperator) or getattr(A, "distributed", False):
         return A
     op = getattr(A, "op", None)
-    return op if isinstance(op, MatrixOperator) else MatrixOperator(A)
+    if isinstance(op, MatrixOperator) or getattr(op, "distributed", False):
+        return op
+    if is_dask_array(A):
+        from softres._dask import DaskOperator
+
+        return DaskOperator(A)
+    return MatrixOperator(A)
 
 
 def safe_norm(v: np.ndarray) -> float:

@@ -66,25 +66,38 @@ class State:
 
     __slots__ = ("_has_B_diag", "_has_D", "_has_U", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
 
-    def __init__(self, x: np.ndarray, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit) -> None:
+    def __init__(self, x: np.ndarray | None, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit,
+                 block: tuple[float, float, float | None, float | None] | None = None) -> None:
+        """``block = (m, α̃, <c, f>, ‖f‖²)``: ``z`` is one block of rows of a larger problem whose shift,
+        scaled normaliser and sums are given (:mod:`softres._dask`); with ``None`` sums, ``cf`` and ``ff``
+        are this block's partial sums."""
         self.x = x
         self.z = z
         self.buf = buf
         # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
         self.m, bound = unit.evaluate(z, buf.f, buf.v_hat, buf.e)
         u = buf.f
-        with np.errstate(over="ignore", invalid="ignore"):
-            alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
-        # The sign of a sum is only meaningful above its rounding error; the unit's cheap bound on
-        # Σ|u| serves, and the exact Σ|u| is only needed close to the threshold.
-        tol = 4.0 * z.size * np.finfo(float).eps
-        if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
-            raise DomainError(unscale(alpha_scaled, self.m))
+        cf = ff = None
+        if block is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                alpha_scaled = float(u.sum())  # -inf when many entries near -1.8e308 sum past float64
+            # The sign of a sum is only meaningful above its rounding error; the unit's cheap bound on
+            # Σ|u| serves, and the exact Σ|u| is only needed close to the threshold.
+            tol = 4.0 * z.size * np.finfo(float).eps
+            if not alpha_scaled > tol * bound and not alpha_scaled > tol * float(np.abs(u).sum()):
+                raise DomainError(unscale(alpha_scaled, self.m))
+        else:
+            m, alpha_scaled, cf, ff = block
+            if m != self.m:  # the block's own shift → the problem's (m ≥ the block's: no overflow)
+                scale = math.exp(self.m - m)
+                for arr in (buf.f, buf.v_hat, buf.e):
+                    arr *= scale
+                self.m = m
         self.alpha_scaled = alpha_scaled
         u *= 1.0 / alpha_scaled  # u is now f
         c = np.subtract(u, b, out=buf.c)
-        self.cf = float(c @ u)
-        self.ff = float(u @ u)
+        self.cf = float(c @ u) if cf is None else cf
+        self.ff = float(u @ u) if ff is None else ff
         np.subtract(c, self.cf, out=buf.r)
         buf.v_hat *= 1.0 / alpha_scaled  # = v / α
         self._has_B_diag = self._has_D = self._has_U = False

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["as_matrix", "as_vector", "check_choice", "check_int", "check_real", "read_only"]
+__all__ = ["as_matrix", "as_vector", "check_choice", "check_int", "check_real", "is_dask_array", "read_only"]
 
 _NUMERIC_KINDS = "iuf"  # signed/unsigned integers and floats; bool, complex, object, str rejected
 
@@ -37,6 +37,11 @@ def read_only(arr: Any) -> Any:
     return arr
 
 
+def is_dask_array(value: Any) -> bool:
+    """Whether ``value`` is a ``dask.array.Array`` (checked without importing dask)."""
+    return type(value).__module__.startswith("dask.") and hasattr(value, "chunks") and hasattr(value, "to_delayed")
+
+
 def as_matrix(A: Any, name: str = "A") -> np.ndarray | sp.csr_array:
     """Return a private, read-only float64 copy of ``A`` (C-contiguous ndarray or ``csr_array``), n, d >= 1.
 
@@ -55,6 +60,9 @@ def as_matrix(A: Any, name: str = "A") -> np.ndarray | sp.csr_array:
         mat.sum_duplicates()
         data = mat.data
     else:
+        if is_dask_array(A):
+            raise TypeError(f"{name} is a dask array: pass it to softres.Problem, which keeps it distributed "
+                            "(softres._dask), instead of gathering it into one array")
         arr = _numeric_array(A, name)
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-D array of shape (n, d), got ndim={arr.ndim}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
 from softres._state import Buffers, DomainError, State, unscale
-from softres._validate import as_vector, check_real, read_only
+from softres._validate import as_vector, check_real, is_dask_array, read_only
 from softres.units import UNIFIED, as_unit
 
 __all__ = ["CSC_MAX_ROW_NNZ", "MAX_DENSE_B", "DomainError", "Problem"]
@@ -66,6 +66,13 @@ class Problem:
     per thread, so one problem may be evaluated from several threads at once; a problem pickles
     (for process pools) without them.
     """
+
+    def __new__(cls, A: Any = None, *args: Any, **kwargs: Any) -> Problem:
+        if cls is Problem and is_dask_array(A):  # a Dask A: the same problem, computed block by block
+            from softres._dask import DaskProblem
+
+            return DaskProblem(A, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, A: Any, b: Any, w: Any = None, unit: Any = None) -> None:
         self.unit = as_unit(unit)

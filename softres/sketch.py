@@ -77,23 +77,39 @@ def leverage_scores(A: Any, D: np.ndarray, rng: np.random.Generator, *, embed_ro
     n, d = op.n, op.d
     sqrt_d = np.sqrt(D)
     m = min(n, embed_rows or 8 * d)
-    k = jl_dim or int(min(32, max(8, math.ceil(2 * math.log(n)))))
+    k = jl_dim or jl_dimension(n)
     signs = rng.choice([-1.0, 1.0], size=n) * sqrt_d
     # Column-wise: the product walks the rows of A in order and adds each into its bucket
     # (4x faster than the row-wise layout, which visits A's rows in random order).
     S = sp.csc_array((signs, rng.integers(0, m, size=n), np.arange(n + 1)), shape=(m, n))
     SM = op.sketch(S)  # = S D^{1/2} A
+    Zt = op.times_transpose(jl_projection(SM, k, rng).T)  # Zᵀ = (R⁻¹G)ᵀ Aᵀ, k × n
+    # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
+    return np.minimum(D * np.einsum("ij,ij->j", Zt, Zt), 1.0)
+
+
+def jl_dimension(n: int) -> int:
+    """Default Johnson–Lindenstrauss dimension of :func:`leverage_scores`: ``⌈2 log n⌉`` within ``[8, 32]``."""
+    return int(min(32, max(8, math.ceil(2 * math.log(n)))))
+
+
+def jl_projection(SM: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``R⁻¹G`` (``d × k``) from the sketch ``SM = S D^{1/2} A``: ``R`` its QR factor, ``G`` Gaussian ``d × k``.
+
+    The rows of ``D^{1/2} A R⁻¹ G`` have squared norms about ``k`` times the leverage scores.
+    """
+    d = SM.shape[1]
     # numpy's LAPACK throughout: mixing it with scipy's (a second OpenBLAS with its own threads)
     # made these small factorisations ten times slower on two cores.
     R = np.linalg.qr(SM, mode="r")[:d]
+    if R.shape[0] < d:  # fewer sketch rows than columns (n < d): pad with zero rows, lifted below
+        R = np.vstack([R, np.zeros((d - R.shape[0], d))])
     # Guard a rank-deficient sketch: lift tiny pivots so R⁻¹ stays finite.
     diag = np.abs(np.diag(R))
     floor = 1e-12 * max(diag.max(initial=0.0), 1e-300)
     R[np.diag_indices_from(R)] = np.where(diag < floor, floor, np.diag(R))
     G = rng.standard_normal((d, k)) / math.sqrt(k)
-    Zt = op.times_transpose(np.linalg.solve(R, G).T)  # Zᵀ = (R⁻¹G)ᵀ Aᵀ, k × n
-    # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
-    return np.minimum(D * np.einsum("ij,ij->j", Zt, Zt), 1.0)
+    return np.linalg.solve(R, G)
 
 
 @dataclass(frozen=True)
@@ -230,6 +246,9 @@ class SketchedHessian:
 
     def __call__(self, x: Any) -> np.ndarray:
         P = self.problem
+        if getattr(P, "distributed", False):  # Dask: scores and sampling block by block (softres._dask)
+            H, self.last = P.sketched_hessian(x, self)
+            return H
         D = P.hess_diag(x)
         positive = D > 0
         scores, kappa = None, 1.0

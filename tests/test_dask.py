@@ -1,0 +1,213 @@
+"""softres.Problem on a row-chunked Dask array: numpy's values to rounding, the same solvers, counted passes."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+import softres
+from softres import sketch
+from softres.solvers import METHODS, REGISTRY
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+D_COLS = 6
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A small local cluster (threads: starts in a fraction of a second), closed after the module."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def pair(n=2000, seed=0, w=2.0, unit=None, chunk=500, dask_b=False):
+    """The same problem in numpy and on Dask (``A`` cut into row blocks of ``chunk``)."""
+    P = softres.random_problem(n=n, d=D_COLS, seed=seed, w=w)
+    if unit is not None:
+        x_true = P.x_true
+        P = softres.Problem(P.A, P.b, P.w, unit=unit)
+        P.x_true = x_true
+    A = da.from_array(np.asarray(P.A), chunks=(chunk, D_COLS))
+    b = da.from_array(np.asarray(P.b), chunks=chunk) if dask_b else P.b
+    return P, softres.Problem(A, b, P.w, unit=unit)
+
+
+def close(a, b, rtol=1e-12):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.max(np.abs(a - b)) <= rtol * max(np.max(np.abs(a)), 1e-300)
+
+
+def test_local_cluster_is_started_when_no_client_is_current():
+    """Without a current client, softres starts (once) a local cluster and closes it at exit.
+
+    First in the module: the other tests share the fixture's client, current until the module ends.
+    """
+    from softres import _dask
+
+    with pytest.raises(ValueError):
+        distributed.default_client()
+    c = _dask.dask_client(processes=False, n_workers=1)
+    try:
+        assert c is _dask.dask_client() and len(c.scheduler_info()["workers"]) == 1
+        P, Q = pair(n=300, chunk=100)
+        assert close(P.loss(P.x_true), Q.loss(P.x_true))
+    finally:
+        _dask._close_local()
+
+
+@pytest.mark.parametrize("unit", ["unified", "softmax", "cosh"])
+def test_values_equal_numpy_to_rounding(client, unit):
+    P, Q = pair(unit=unit, dask_b=unit == "softmax")
+    assert isinstance(Q, softres.Problem) and Q.distributed
+    rng = np.random.default_rng(3)
+    x = P.x_true + 0.3 * rng.standard_normal(D_COLS)
+    s = rng.standard_normal(D_COLS)
+    assert close(P.loss(x), Q.loss(x)) and close(P.loss_exp(x), Q.loss_exp(x))
+    assert close(P.alpha(x), Q.alpha(x))
+    assert close(P.grad(x), Q.grad(x), 1e-10)
+    assert close(P.hess(x), Q.hess(x), 1e-10)
+    assert close(P.hess_exp(x), Q.hess_exp(x), 1e-10)
+    assert close(P.hess_rank2(x), Q.hess_rank2(x), 1e-10)
+    assert close(P.hessp(x, s), Q.hessp(x, s), 1e-10)
+    assert close(P.grad_error(x), Q.grad_error(x), 1e-10)
+    assert close(P.hess_diag(x), Q.hess_diag(x).compute())
+    assert close(P.f(x), Q.f(x).compute())
+    assert close(P.gram(P.hess_diag(x)), Q.gram(Q.hess_diag(x)), 1e-10)
+
+
+def test_unequal_blocks_and_large_shift_match_numpy(client):
+    """Blocks of different sizes, each with its own shift m_k, combine to numpy's values (max(Ax) ≈ 700)."""
+    P = softres.random_problem(n=1500, d=D_COLS, seed=4, w=0.5)
+    A = da.from_array(np.asarray(P.A), chunks=((100, 900, 500), (D_COLS,)))
+    Q = softres.Problem(A, P.b, P.w)
+    z = np.asarray(P.A) @ P.x_true
+    x = P.x_true * (700.0 / z.max())
+    assert close(P.loss(x), Q.loss(x)) and close(P.grad(x), Q.grad(x), 1e-9) and close(P.hess(x), Q.hess(x), 1e-9)
+
+
+def test_passes_per_call(client):
+    """One pass over A for the state at a new x; one each for grad, hess and hessp; none for a cached value."""
+    _, Q = pair()
+    x, s = np.full(D_COLS, 0.1), np.ones(D_COLS)
+    op = Q.op
+    counts = []
+    for call in (lambda: Q.loss(x), lambda: Q.loss(x), lambda: Q.grad(x), lambda: Q.grad_error(x),
+                 lambda: Q.hess(x), lambda: Q.hess_rank2(x), lambda: Q.hessp(x, s), lambda: Q.hessp(x, 2 * s)):
+        before = op.passes
+        call()
+        counts.append(op.passes - before)
+    assert counts == [1, 0, 1, 0, 1, 0, 1, 1]
+    before = op.passes
+    Q.hessp(2 * x, s)  # a new point: its state, then one pass that also computes AᵀU
+    assert op.passes - before == 2
+
+
+def test_passes_per_newton_iteration(client):
+    """Exact Newton: 2 passes at x0 (loss, gradient), then 3 per full-step iteration (numpy: 4)."""
+    P, Q = pair()
+    res_np = softres.minimize(P, np.zeros(D_COLS), method="newton")
+    res = softres.minimize(Q, np.zeros(D_COLS), method="newton")
+    assert res.success and res.nit == res_np.nit >= 2
+    assert all(t == 1.0 for t in res.history["t"][1:])  # full steps: no extra line-search trials
+    assert res.history["passes"][0] == 2 and np.all(np.diff(res.history["passes"]) == 3)
+    assert np.all(np.diff(res_np.history["passes"]) == 4)
+
+
+def test_passes_per_algorithm1_iteration(client):
+    """Algorithm 1 with sampling (s < n): 2 passes for the sketched Hessian, 4 per full-step iteration."""
+    _, Q = pair(n=6000, w=3.0, chunk=1500)
+    res = softres.minimize(Q, np.zeros(D_COLS), method="sketch-newton", seed=0, eps0=0.5)
+    assert res.success
+    assert sketch.sample_size(D_COLS, 0.5, 0.05) < Q.n
+    steps = np.diff(res.history["passes"])
+    full = np.array(res.history["t"][1:]) == 1.0
+    assert full.any() and np.all(steps[full] == 4)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_solver_reaches_numpy_s_minimiser(client, method):
+    """Deterministic methods follow numpy's iterates to rounding; randomised ones draw other rows but
+    converge to the same minimiser (to the solver's tolerance)."""
+    P, Q = pair(n=6000, w=3.0, chunk=1500)
+    x0 = np.zeros(D_COLS)
+    r_np = softres.minimize(P, x0, method=method, seed=1)
+    r = softres.minimize(Q, x0, method=method, seed=1)
+    assert r.success and r_np.success, (r.message, r_np.message)
+    if not REGISTRY[method].randomised:
+        assert r.nit == r_np.nit
+        assert close(r.x, r_np.x, 1e-9) and close(r.history["loss"], r_np.history["loss"], 1e-12)
+    assert close(r.x, r_np.x, 1e-5)
+
+
+def test_sketch_exact_when_the_sample_reaches_n(client):
+    """With s ≥ n the sketched Hessian is the exact one, as in numpy (one pass instead of the sketch's two)."""
+    P, Q = pair(n=400, chunk=100)
+    x = np.full(D_COLS, 0.2)
+    H = sketch.SketchedHessian(Q, eps0=0.1, seed=0)
+    before = Q.op.passes
+    Ht = H(x)
+    assert Q.op.passes - before == 2  # the state at x, then one pass
+    assert close(Ht, sketch.SketchedHessian(P, eps0=0.1, seed=0)(x), 1e-10) and close(Ht, P.hess(x), 1e-10)
+    assert H.last["rows"] == 400 and not H.last["fresh"]
+
+
+def test_sampled_hessian_is_accurate_and_unbiased(client):
+    """Per-block leverage sampling: H̃ within Lemma A.8's relative accuracy of the exact diagonal part, and
+    the mean over seeds approaches it (E[D̃] = D)."""
+    P, Q = pair(n=20000, w=3.0, chunk=5000)
+    x = P.x_true
+    D = P.hess_diag(x)
+    G = P.gram(D)
+    rank2 = P.hess_rank2(x)
+    L = np.linalg.cholesky(G)
+    errs, mean = [], np.zeros_like(G)
+    trials = 8
+    for seed in range(trials):
+        H = sketch.SketchedHessian(Q, eps0=0.3, seed=seed)
+        Gt = H(x) - rank2
+        assert H.last["fresh"] and H.last["rows"] < Q.n
+        E = np.linalg.solve(L, np.linalg.solve(L, Gt - G).T)
+        errs.append(np.max(np.abs(np.linalg.eigvalsh((E + E.T) / 2))))
+        mean += Gt / trials
+    assert np.median(errs) <= 0.3
+    Em = np.linalg.solve(L, np.linalg.solve(L, mean - G).T)
+    assert np.max(np.abs(np.linalg.eigvalsh((Em + Em.T) / 2))) < np.median(errs)
+
+
+def test_nonpositive_diagonal_raise_and_exact(client):
+    """w = 0 can make B_diag + w² negative: "raise" refuses (Lemma A.8's assumption), "exact" keeps rows."""
+    P, Q = pair(n=6000, w=0.0, chunk=1500)
+    x = P.x_true * 3
+    D = P.hess_diag(x)
+    assert (D < 0).any()
+    with pytest.raises(sketch.NonPositiveDiagonalError):
+        sketch.SketchedHessian(Q, eps0=0.5, nonpositive="raise", seed=0)(x)
+    H = sketch.SketchedHessian(Q, eps0=0.5, nonpositive="exact", seed=0)
+    H(x)
+    assert H.last["exact_rows"] == int(np.count_nonzero(D < 0))
+
+
+def test_bad_input_and_domain(client):
+    P = softres.random_problem(n=200, d=3, seed=0)
+    A = da.from_array(np.asarray(P.A), chunks=(50, 3))
+    with pytest.raises(ValueError, match="b must be a 1-D array of length 200"):
+        softres.Problem(A, np.ones(5))
+    bad = np.asarray(P.A).copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match="A must contain only finite values"):
+        softres.Problem(da.from_array(bad, chunks=(50, 3)), P.b)
+    with pytest.raises(TypeError, match="dask array"):
+        softres._validate.as_matrix(A)
+    Q = softres.Problem(A, P.b, unit="shortcut")
+    x = -np.ones(3) * 10 if np.asarray(P.A).min() >= 0 else None
+    if x is not None:
+        assert not Q.in_domain(x)
+        with pytest.raises(softres.DomainError):
+            Q.loss(x)
+    with pytest.raises(NotImplementedError, match="Dask"):
+        Q.jac_f(np.zeros(3))
