@@ -1,0 +1,161 @@
+"""Out of core: Newton and Algorithm 1 on a Dask ``A`` stored on disk, larger than the workers' memory.
+
+Not run in CI. In one run:
+
+1. writes a seeded problem of ``n × d`` (``random_problem``'s distribution: Gaussian rows of size
+   ``1.5/√d``, ``b = f(x_true) + 0.5 N(0, 1)/n``, ``w = 5/n``) to ``--dir`` as one ``.npy`` file per
+   block of ``--chunk`` rows (``dask.array.to_npy_stack``), generated block by block;
+2. restarts the workers (``--workers`` single-threaded processes, ``--memory-limit`` each) and reads
+   ``A`` back without memory-mapping (every pass reads each block from the file system);
+3. times one read of ``A`` (the I/O floor of a pass: load each block, sum it) and solves from ``x0 = 0``
+   with exact Newton and with Algorithm 1 (``sketch-newton``, ``eps0 = 0.5``), reporting the median time per
+   iteration against the floor times the passes per iteration, and the peak resident memory of each
+   worker process (``ru_maxrss``, from the restart on);
+4. on the largest size that fits in this process's memory (``--numpy-n``), solves the same way with
+   numpy and with Dask reading from disk, and prints the ratio of their times per iteration.
+
+Usage (the numbers in the Dask section of the book's reproduce chapter came from the first line)::
+
+    nice python benchmarks/bench_dask.py --n 30000000 --d 20 --chunk 500000 --memory-limit 1.5GiB
+    python benchmarks/bench_dask.py --n 2000000 --numpy-n 500000   # a quick look
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per single-threaded worker (inherited)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import logging
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import dask
+import dask.array as da
+import distributed
+import numpy as np
+
+import softres
+
+NOISE, SCALE, W = 0.5, 1.5, 5.0
+METHODS = [("newton", {}), ("sketch-newton", {"eps0": 0.5})]
+
+
+def peak_rss() -> int:
+    """Peak resident memory of the calling process in bytes (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def generate(path: Path, n: int, d: int, chunk: int, seed: int) -> None:
+    """Write ``A`` and ``b`` block by block (never whole in one place) to ``path/A`` and ``path/b``."""
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    x_true = rng.standard_normal(d)
+    x_true /= np.linalg.norm(x_true)
+    A = da.random.default_rng(seed + 1).standard_normal((n, d), chunks=(chunk, d)) * (SCALE / np.sqrt(d))
+    da.to_npy_stack(path / "A", A)
+    A = da.from_npy_stack(path / "A", mmap_mode=None)
+    f = softres.Problem(A, da.zeros(n, chunks=chunk)).f(x_true)
+    b = f + da.random.default_rng(seed + 2).standard_normal(n, chunks=chunk) * (NOISE / n)
+    da.to_npy_stack(path / "b", b)
+
+
+def read_floor(A: da.Array, client: distributed.Client, repeat: int = 2) -> float:
+    """Seconds for one read of ``A`` by the workers (load each block and sum it): best of ``repeat``."""
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        client.gather(client.compute([dask.delayed(np.sum)(blk) for blk in A.to_delayed().ravel()]))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def per_iteration(res) -> float:
+    """Median seconds per iteration of a result's history (iteration 0 is ``x0``)."""
+    return float(np.median(np.diff(res.history["time"])))
+
+
+def solve_all(P, label: str, maxiter: int) -> dict:
+    out = {}
+    for method, options in METHODS:
+        res = softres.minimize(P, np.zeros(P.d), method=method, seed=0, maxiter=maxiter, **options)
+        steps = np.diff(res.history["passes"])
+        out[method] = {"per_iter": per_iteration(res), "nit": res.nit, "success": res.success,
+                       "passes_per_iter": float(np.median(steps)) if steps.size else 0.0,
+                       "loss": res.fun, "x": res.x}
+        print(f"  {label:>6} {method:>14}: {res.nit} iterations ({res.message}), median "
+              f"{out[method]['per_iter']:.2f} s per iteration, {out[method]['passes_per_iter']:.0f} passes "
+              f"per iteration, L = {res.fun:.6e}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=30_000_000)
+    parser.add_argument("--d", type=int, default=20)
+    parser.add_argument("--chunk", type=int, default=500_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-limit", default="1.5GiB")
+    parser.add_argument("--numpy-n", type=int, default=5_000_000)
+    parser.add_argument("--maxiter", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dir", default=None, help="where to write the problem (default: a temporary folder, removed)")
+    args = parser.parse_args()
+    root = Path(args.dir or tempfile.mkdtemp(prefix="softres-dask-"))
+    root.mkdir(parents=True, exist_ok=True)
+    gib = 2.0**30
+    try:
+        with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=args.memory_limit,
+                                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                distributed.Client(cluster) as client:
+            limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
+            for label, n in (("numpy", args.numpy_n), ("big", args.n)):
+                path = root / label
+                t0 = time.perf_counter()
+                generate(path, n, args.d, args.chunk, args.seed)
+                size = n * args.d * 8
+                print(f"[{label}] n = {n:.3g}, d = {args.d}: A is {size / gib:.2f} GiB on disk in blocks of "
+                      f"{args.chunk} rows ({args.chunk * args.d * 8 / 2**20:.0f} MiB); written in "
+                      f"{time.perf_counter() - t0:.0f} s. Workers: {args.workers} x {args.memory_limit} "
+                      f"({limit / gib:.2f} GiB together: A is {size / limit:.1f}x that)", flush=True)
+                client.restart()
+                A = da.from_npy_stack(path / "A", mmap_mode=None)
+                b = da.from_npy_stack(path / "b", mmap_mode=None)
+                floor = read_floor(A, client)
+                print(f"  I/O floor: one read of A takes {floor:.2f} s ({size / floor / 2**20:.0f} MiB/s)", flush=True)
+                Q = softres.Problem(A, b, W / n)
+                dask_res = solve_all(Q, "dask", args.maxiter)
+                for method, r in dask_res.items():
+                    print(f"  {method}: {r['per_iter']:.2f} s per iteration = {r['per_iter'] / floor:.2f} reads of A "
+                          f"({r['passes_per_iter']:.0f} passes per iteration: floor "
+                          f"{r['passes_per_iter'] * floor:.2f} s)", flush=True)
+                peaks = client.run(peak_rss)
+                print("  peak resident memory per worker: "
+                      + ", ".join(f"{v / gib:.2f} GiB" for v in peaks.values()), flush=True)
+                if label == "numpy":
+                    P = softres.Problem(np.concatenate([np.load(p) for p in sorted((path / "A").glob("*.npy"),
+                                                                                      key=lambda p: int(p.stem))]),
+                                        np.concatenate([np.load(p) for p in sorted((path / "b").glob("*.npy"),
+                                                                                      key=lambda p: int(p.stem))]),
+                                        W / n)
+                    numpy_res = solve_all(P, "numpy", args.maxiter)
+                    for method, r in numpy_res.items():
+                        dx = np.max(np.abs(r["x"] - dask_res[method]["x"])) / np.max(np.abs(r["x"]))
+                        print(f"  {method}: Dask/numpy time per iteration = "
+                              f"{dask_res[method]['per_iter'] / r['per_iter']:.2f} "
+                              f"(numpy {r['per_iter']:.2f} s, A in this process's memory); "
+                              f"max relative difference of x: {dx:.1e}", flush=True)
+                    del P
+                shutil.rmtree(path)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
