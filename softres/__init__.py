@@ -10,5 +10,16 @@ from softres.examples import random_problem
 from softres.problem import DomainError, Problem
 from softres.solvers import minimize
 
-__all__ = ["DomainError", "Problem", "bounds", "minimize", "random_problem", "sketch"]
+__all__ = ["DomainError", "Problem", "bounds", "dask_client", "minimize", "random_problem", "sketch"]
+
+
+def dask_client(address: str | None = None, **cluster_options: object) -> object:  # a distributed.Client
+    """The ``dask.distributed`` client for problems on Dask arrays (:func:`softres._dask.dask_client`).
+
+    With ``address``, a client of that scheduler; else the current client, else a local cluster of two
+    workers started once (``cluster_options`` go to ``distributed.LocalCluster``). Needs ``softres[dask]``.
+    """
+    from softres._dask import dask_client as client
+
+    return client(address, **cluster_options)
 __version__ = "0.1.0"

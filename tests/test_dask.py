@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -56,8 +58,18 @@ def test_local_cluster_is_started_when_no_client_is_current():
         assert c is _dask.dask_client() and len(c.scheduler_info()["workers"]) == 1
         P, Q = pair(n=300, chunk=100)
         assert close(P.loss(P.x_true), Q.loss(P.x_true))
+        with softres.dask_client(c.scheduler.address) as by_address:  # a scheduler given by its address
+            assert by_address.scheduler.address == c.scheduler.address
+            assert close(P.loss(P.x_true), softres.Problem(Q.A, P.b, P.w).loss(P.x_true))
     finally:
         _dask._close_local()
+
+
+def test_dask_is_imported_only_when_used():
+    code = ("import sys, numpy as np, softres; P = softres.random_problem(50, 3); "
+            "softres.minimize(P, np.zeros(3), method='sketch-newton', seed=0); "
+            "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("unit", ["unified", "softmax", "cosh"])
