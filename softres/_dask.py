@@ -318,6 +318,12 @@ class DaskOperator:
         blocks = self.to_blocks(D, "D")
         return self.run_pass(lambda A_k, D_k: dask.delayed(blocked_gram)(A_k, D_k), blocks)
 
+    def sketch(self, S: Any) -> np.ndarray:
+        raise NotImplementedError("a Dask A is sketched block by block: use softres.sketch.SketchedHessian(problem) "
+                                  "with problem = softres.Problem(A, b, w) (see softres._dask)")
+
+    times_transpose = rows = sketch
+
 
 def _finite(v: np.ndarray) -> bool:
     return bool(np.isfinite(v).all())
@@ -335,8 +341,6 @@ def _sum(parts: list) -> Any:
         return tuple(_sum([p[i] for p in parts]) for i in range(len(first)))
     if first is None:
         return None
-    if isinstance(first, np.ndarray) and first.dtype == bool:
-        return np.array(all(bool(p) for p in parts))
     total = first.copy() if isinstance(first, np.ndarray) else first
     with np.errstate(over="ignore", invalid="ignore"):
         for p in parts[1:]:
@@ -390,6 +394,22 @@ class DaskProblem(Problem):
 
     def __repr__(self) -> str:
         return f"Problem(n={self.n}, d={self.d}, dask, {len(self.op.blocks)} blocks)"
+
+    @property
+    def b(self) -> Any:
+        """The target ``b``, a Dask array of the blocks kept on the workers."""
+        return self._kept(self._b)
+
+    @property
+    def w(self) -> Any:
+        """The regulariser weights ``w``: a float, or a Dask array of the blocks kept on the workers."""
+        return self._w[0] if not self._w or isinstance(self._w[0], float) else self._kept(self._w)
+
+    def _kept(self, blocks: list) -> Any:
+        import dask.array as da
+
+        return da.concatenate([da.from_delayed(dask.delayed(blk), (rows,), dtype=float)
+                               for blk, rows in zip(blocks, self.op.row_chunks, strict=True)])
 
     # ------------------------------------------------------------------ the state at x
     def _at(self, x: Any) -> _Point:

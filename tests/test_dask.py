@@ -89,6 +89,7 @@ def test_values_equal_numpy_to_rounding(client, unit):
     assert close(P.grad_error(x), Q.grad_error(x), 1e-10)
     assert close(P.hess_diag(x), Q.hess_diag(x).compute())
     assert close(P.f(x), Q.f(x).compute())
+    assert np.array_equal(P.b, Q.b.compute()) and np.array_equal(P.w, Q.w.compute())
     assert close(P.gram(P.hess_diag(x)), Q.gram(Q.hess_diag(x)), 1e-10)
 
 
@@ -133,8 +134,8 @@ def test_passes_per_newton_iteration(client):
 def test_passes_per_algorithm1_iteration(client):
     """Algorithm 1 with sampling (s < n): 2 passes for the sketched Hessian, 4 per full-step iteration."""
     _, Q = pair(n=6000, w=3.0, chunk=1500)
-    res = softres.minimize(Q, np.zeros(D_COLS), method="sketch-newton", seed=0, eps0=0.5)
-    assert res.success
+    res = softres.minimize(Q, np.zeros(D_COLS), method="sketch-newton", seed=0, eps0=0.5, maxiter=5)
+    assert res.nit == 5
     assert sketch.sample_size(D_COLS, 0.5, 0.05) < Q.n
     steps = np.diff(res.history["passes"])
     full = np.array(res.history["t"][1:]) == 1.0
@@ -216,10 +217,12 @@ def test_bad_input_and_domain(client):
     with pytest.raises(TypeError, match="dask array"):
         softres._validate.as_matrix(A)
     Q = softres.Problem(A, P.b, unit="shortcut")
-    x = -np.ones(3) * 10 if np.asarray(P.A).min() >= 0 else None
-    if x is not None:
-        assert not Q.in_domain(x)
-        with pytest.raises(softres.DomainError):
-            Q.loss(x)
+    x = -np.asarray(P.A).sum(axis=0)  # α(x) = <Ax, 1> = −‖Aᵀ1‖² < 0 for the shortcut unit
+    assert not softres.Problem(P.A, P.b, unit="shortcut").in_domain(x)
+    assert not Q.in_domain(x) and Q.in_domain(-x)
+    with pytest.raises(softres.DomainError):
+        Q.loss(x)
     with pytest.raises(NotImplementedError, match="Dask"):
         Q.jac_f(np.zeros(3))
+    with pytest.raises(NotImplementedError, match="SketchedHessian"):
+        sketch.leverage_scores(A, np.ones(200), np.random.default_rng(0))
