@@ -12,16 +12,19 @@ of Definition 3.1 and Lemma 5.4 (``f``, ``v/α``, ``r``, ``B_diag + w²``, ``U``
 block of ``z`` and the global scalars (the shift ``m``, ``α̃ = α e^{−m}``, ``<c, f>``, ``‖f‖²``) inside
 the task that needs it, by :class:`softres._state.State` (the same code as for numpy).
 
-Passes over ``A`` (``P.op.passes``) per call, at a point already evaluated, and (+1) at a new point:
+Passes over ``A`` (``P.op.passes``) per call at a point already evaluated; at a new point the first
+call adds the pass that computes ``z``. Construction reads ``A`` once, not counted (as numpy's finiteness
+check is not): it checks that ``A`` is finite and computes ``‖A‖_F`` for :meth:`DaskProblem.grad_error`.
 
 ==========================  ======  ==================================================================
 call                        passes  what one pass computes per block
 ==========================  ======  ==================================================================
 ``loss(x)`` (new ``x``)        1    ``z = A x`` (kept), then two rounds over ``z`` only: ``m``, ``α̃``;
-                                    ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²``. ``‖A‖_F`` the first time.
+                                    ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²``
 ``grad(x)``                    1    ``Aᵀ(v/α ∘ r + w² z)``
 ``hess(x)``                    1    ``Aᵀ diag(B_diag + w²) A`` and ``AᵀU`` together (Lemma 5.4)
-``hessp(x, s)``                1    ``A s``, ``Aᵀ(D ∘ A s)``, ``Uᵀ A s``; ``AᵀU`` is kept per point
+``hessp(x, s)``                1    ``A s``, ``Aᵀ(D ∘ A s)``, ``Uᵀ A s`` (and ``AᵀU``, kept, the first time)
+``hess_rank2(x)``              0    ``AᵀU`` kept from ``hess`` or ``hessp`` (else 1 pass)
 sketched Hessian               2    CountSketch of ``D^{1/2}A``; then leverage scores, sampling and
                                     the sampled Gram (and ``AᵀU``) in one pass
 ``grad_error(x)``              0    rounds over ``z`` only
@@ -36,7 +39,9 @@ those of :func:`softres.sketch.leverage_scores` (a CountSketch, its QR factor, a
 computed block by block, but each row ``i`` is then kept independently with probability
 ``q_i = min(1, s τ_i / d)`` and weight ``D_i / q_i`` (``s`` the sample size of Lemma A.8, ``d`` the sum of
 exact leverage scores of a full-rank matrix), so that a block samples its own rows in the same pass
-without knowing the others' scores. ``E[D̃] = D`` as before and about ``s`` rows are kept; the random
+without knowing the others' scores. ``E[D̃] = D`` as before and about ``s`` rows are kept (i.i.d. draws
+and independent draws with these ``q_i`` meet the same matrix Chernoff bound; the constant is ours, as
+``C`` is). When ``s ≥ n`` the exact diagonal is used in one pass, as numpy does. The random
 draws differ from numpy's, so a randomised solver converges to the same minimiser along another path.
 ``score_reuse`` is not used (fresh scores at every point).
 """

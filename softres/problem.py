@@ -34,9 +34,11 @@ class Problem:
 
     Parameters
     ----------
-    A : (n, d) array_like or scipy.sparse matrix
+    A : (n, d) array_like, scipy.sparse matrix or dask.array.Array
         Data matrix; stored as a float64 ndarray, or as a ``scipy.sparse`` array in the layout whose
-        products are faster (see Notes).
+        products are faster (see Notes). A Dask array (blocks of whole rows) gives a
+        :class:`softres._dask.DaskProblem`: the same methods computed block by block on the Dask
+        cluster, ``A`` never gathered (needs the optional ``softres[dask]``; passes per call there).
     b : (n,) array_like
         Target vector.
     w : (n,) array_like, float, or None
