@@ -26,7 +26,8 @@ call                        passes  what one pass computes per block
 ``hessp(x, s)``                1    ``A s``, ``Aᵀ(D ∘ A s)``, ``Uᵀ A s`` (and ``AᵀU``, kept, the first time)
 ``hess_rank2(x)``              0    ``AᵀU`` kept from ``hess`` or ``hessp`` (else 1 pass)
 sketched Hessian               2    CountSketch of ``D^{1/2}A``; then leverage scores, sampling and
-                                    the sampled Gram (and ``AᵀU``) in one pass
+                                    the sampled Gram (and ``AᵀU``) in one pass. 1 with ``score_reuse ≥ κ``
+                                    (+1 once per problem for ``AᵀA``); 1 when ``s ≥ n`` (exact)
 ``grad_error(x)``              0    rounds over ``z`` only
 ==========================  ======  ==================================================================
 
@@ -43,7 +44,10 @@ without knowing the others' scores. ``E[D̃] = D`` as before and about ``s`` row
 and independent draws with these ``q_i`` meet the same matrix Chernoff bound; the constant is ours, as
 ``C`` is). When ``s ≥ n`` the exact diagonal is used in one pass, as numpy does. The random
 draws differ from numpy's, so a randomised solver converges to the same minimiser along another path.
-``score_reuse`` is not used (fresh scores at every point).
+``score_reuse`` has its own meaning here (:meth:`DaskProblem.sketched_hessian`): while the positive
+diagonal's spread ``κ = max D₊ / min D₊`` is at most ``score_reuse``, the scores come from the exact
+leverage scores of ``A`` (``AᵀA`` computed once) and the sketch costs one pass instead of two; the default
+1 computes fresh scores at every point, as Algorithm 1 does.
 """
 
 from __future__ import annotations
@@ -181,23 +185,38 @@ def _k_hessp(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot
 
 
 def _k_countsketch(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, rows: int,
-                   seed: int) -> tuple[np.ndarray, int, float]:
-    """``S_k D₊^{1/2} A_k`` (a CountSketch with ``rows`` buckets), the count of ``D ≤ 0`` and ``min D``."""
+                   seed: int) -> np.ndarray:
+    """``S_k D₊^{1/2} A_k``: a CountSketch with ``rows`` buckets of one block (as :func:`leverage_scores`)."""
     st = _block_state(z, b, unit, tot)
     D = st.D(w * w)
     rng = np.random.default_rng(seed)
     n_k = z.size
     signs = rng.choice([-1.0, 1.0], size=n_k) * np.sqrt(np.where(D > 0, D, 0.0))
     S = sp.csc_array((signs, rng.integers(0, rows, size=n_k), np.arange(n_k + 1)), shape=(rows, n_k))
-    return np.asarray(S @ A), int(np.count_nonzero(D <= 0)), float(D.min())
+    return np.asarray(S @ A)
+
+
+def _k_dstats(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -> tuple[int, float, float, float]:
+    """Of ``D = B_diag + w²`` on one block: the count of ``D ≤ 0``, ``min D``, ``min D₊`` and ``max D₊``."""
+    D = _block_state(z, b, unit, tot).D(w * w)
+    pos = D[D > 0]
+    return (int(D.size - pos.size), float(D.min()), float(pos.min()) if pos.size else math.inf,
+            float(pos.max()) if pos.size else 0.0)
+
+
+def _k_gram(A: np.ndarray) -> np.ndarray:
+    A = np.asarray(A, dtype=float)
+    return blocked_gram(A, np.ones(A.shape[0]))
 
 
 def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, proj: np.ndarray | None,
-              s: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+              scale: float, s: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Lemma A.8 on one block: leverage scores, independent sampling, the sampled Gram, and ``UᵀA``.
 
-    ``proj`` is ``R⁻¹G`` of :func:`softres.sketch.jl_projection` (``None``: keep every row exactly).
-    Row ``i`` with ``D_i > 0`` is kept with probability ``q_i = min(1, s τ_i / d)`` and weight ``D_i / q_i``;
+    ``proj`` is ``R⁻¹G`` of :func:`softres.sketch.jl_projection`, or ``L⁻ᵀ`` of ``AᵀA = LLᵀ`` (with
+    ``scale = 1 / min D₊``), or ``None``: keep every row exactly. The scores are
+    ``τ_i = min(1, scale · D_i ‖(A proj)_i‖²)``; row ``i`` with ``D_i > 0`` is kept with probability
+    ``q_i = min(1, s τ_i / d)`` and weight ``D_i / q_i``;
     rows with ``D_i < 0`` and a nonzero row of ``A`` are kept exactly (``nonpositive="exact"``).
     Returns the Gram, ``UᵀA``, the rows sampled and the rows kept exactly.
     """
@@ -210,7 +229,7 @@ def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, to
     else:
         Z = A @ proj
         # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
-        tau = np.minimum(np.where(positive, D, 0.0) * np.einsum("ij,ij->i", Z, Z), 1.0)
+        tau = np.minimum(np.where(positive, D, 0.0) * np.einsum("ij,ij->i", Z, Z) * scale, 1.0)
         q = np.minimum(1.0, s * tau / d)
     picked = np.random.default_rng(seed).random(z.size) < q
     exact = (D < 0) & (A != 0).any(axis=1)
@@ -549,34 +568,62 @@ class DaskProblem(Problem):
         return out
 
     def sketched_hessian(self, x: Any, sketch: Any) -> tuple[np.ndarray, dict]:
-        """Algorithm 1's ``H̃(x)`` for :class:`softres.sketch.SketchedHessian`: two passes (see the module)."""
+        """Algorithm 1's ``H̃(x)`` for :class:`softres.sketch.SketchedHessian` (see the module for the passes).
+
+        Fresh scores: a CountSketch pass, then one pass that scores, samples and forms the sampled Gram.
+        With ``score_reuse ≥ κ = max D₊ / min D₊`` (the spread of the positive diagonal), the scores are
+        instead ``D_i ℓ_i(A) / min D₊`` with ``ℓ_i(A)`` the exact leverage scores of ``A`` itself, from
+        ``AᵀA`` (one pass, once per problem): upper bounds within ``κ`` of the scores of ``D^{1/2}A``
+        (``min D₊ AᵀA ⪯ AᵀD₊A ⪯ max D₊ AᵀA``), so the sample grows by ``κ`` and the sketch costs one pass.
+        """
         pt = self._at(x)
         unit, tot, n, d = self.unit, pt.tot, self.n, self.d
         nblocks = len(self.op.blocks)
         s = sample_size(d, sketch.eps0, sketch.delta, sketch.C)
         rng = sketch.rng
-        proj = None
-        if s < n:
+        stats = self.op.run_rows(_k_dstats, *self._args(pt), unit=unit, tot=tot)
+        nonpos = sum(st[0] for st in stats)
+        if sketch.nonpositive == "raise" and nonpos:
+            raise NonPositiveDiagonalError(int(nonpos), float(min(st[1] for st in stats)), n)
+        lo, hi = min(st[2] for st in stats), max(st[3] for st in stats)
+        kappa = hi / lo if hi > 0 else 1.0
+        proj, scale, draws, fresh = None, 1.0, s, False
+        if s < n and kappa <= sketch.score_reuse and math.ceil(s * kappa) < n and self._gram_factor() is not None:
+            proj, scale, draws = self._gram_factor(), 1.0 / lo, math.ceil(s * kappa)
+        elif s < n:
             rows = min(n, 8 * d)
             seeds = list(rng.integers(0, 2**63, size=nblocks))
-            SM, nonpos, dmin = self.op.run_pass(
-                lambda A_k, z, b, w, seed: dask.delayed(_k_countsketch, nout=3)(A_k, z, b, w, unit, tot, rows, seed),
+            SM = self.op.run_pass(
+                lambda A_k, z, b, w, seed: dask.delayed(_k_countsketch)(A_k, z, b, w, unit, tot, rows, seed),
                 *self._args(pt), seeds)
-            if sketch.nonpositive == "raise" and nonpos:
-                raise NonPositiveDiagonalError(int(nonpos), float(min(dmin, 0.0)), n)
-            proj = jl_projection(SM, jl_dimension(n), rng)
+            proj, fresh = jl_projection(SM, jl_dimension(n), rng), True
         seeds = list(rng.integers(0, 2**63, size=nblocks))
         G, AtU, picked, exact = self.op.run_pass(
-            lambda A_k, z, b, w, seed: dask.delayed(_k_sample, nout=4)(A_k, z, b, w, unit, tot, proj, s, d, seed),
+            lambda A_k, z, b, w, seed: dask.delayed(_k_sample, nout=4)(A_k, z, b, w, unit, tot, proj, scale, s, d,
+                                                                        seed),
             *self._args(pt), seeds)
-        if proj is None and sketch.nonpositive == "raise" and exact:
-            raise NonPositiveDiagonalError(int(exact), math.nan, n)
         with np.errstate(over="ignore", invalid="ignore"):
             H = G + self._rank2_of(pt, AtU)
         if not np.isfinite(H).all():
             raise ValueError("the Hessian overflows float64 at this x (entries of A or w too large)")
-        return H, {"rows": int(picked + exact), "exact_rows": int(exact), "draws": int(min(s, n)),
-                   "fresh": proj is not None}
+        return H, {"rows": int(picked + exact), "exact_rows": int(exact), "draws": int(min(draws, n)),
+                   "fresh": fresh}
+
+    def _gram_factor(self) -> np.ndarray | None:
+        """``L⁻ᵀ`` for ``AᵀA = L Lᵀ`` (rows of ``A L⁻ᵀ`` have squared norms ``ℓ_i(A)``): one pass, once.
+
+        ``None`` when ``AᵀA`` is singular to working precision (the CountSketch serves then).
+        """
+        op = self.op
+        if not hasattr(op, "_gram_inv"):
+            G0 = op.run_pass(lambda A_k: dask.delayed(_k_gram)(A_k))
+            try:
+                op._gram_inv = np.linalg.inv(np.linalg.cholesky(G0)).T
+            except np.linalg.LinAlgError:
+                op._gram_inv = None
+            if op._gram_inv is not None and not np.isfinite(op._gram_inv).all():
+                op._gram_inv = None
+        return op._gram_inv
 
     # ------------------------------------------------------------------ n-vectors, as Dask arrays
     def _vector(self, x: Any, what: str) -> Any:

@@ -192,6 +192,31 @@ def test_sampled_hessian_is_accurate_and_unbiased(client):
     assert np.max(np.abs(np.linalg.eigvalsh((Em + Em.T) / 2))) < np.median(errs)
 
 
+def test_score_reuse_takes_scores_from_the_gram_of_a_in_one_pass(client):
+    """score_reuse ≥ κ: scores from AᵀA (one pass, once), one pass per sketched Hessian, same accuracy."""
+    P, Q = pair(n=20000, w=3.0, chunk=5000)
+    x = P.x_true
+    D = P.hess_diag(x)
+    kappa = D.max() / D.min()
+    G = P.gram(D)
+    L = np.linalg.cholesky(G)
+    H = sketch.SketchedHessian(Q, eps0=0.3, score_reuse=2 * kappa, seed=0)
+    Q.loss(x)
+    errs, passes = [], []
+    for _ in range(4):
+        before = Q.op.passes
+        E = np.linalg.solve(L, np.linalg.solve(L, H(x) - P.hess_rank2(x) - G).T)
+        passes.append(Q.op.passes - before)
+        errs.append(np.max(np.abs(np.linalg.eigvalsh((E + E.T) / 2))))
+        assert not H.last["fresh"] and H.last["draws"] == int(np.ceil(sketch.sample_size(D_COLS, 0.3, 0.05) * kappa))
+    assert passes == [2, 1, 1, 1]  # AᵀA once, then the sampling pass only
+    assert np.median(errs) <= 0.3
+    res = softres.minimize(Q, np.zeros(D_COLS), method="sketch-newton", seed=0, eps0=0.5, score_reuse=1e6,
+                           maxiter=5)
+    full = np.array(res.history["t"][1:]) == 1.0
+    assert full[1:].any() and np.all(np.diff(res.history["passes"])[1:][full[1:]] == 3)
+
+
 def test_nonpositive_diagonal_raise_and_exact(client):
     """w = 0 can make B_diag + w² negative: "raise" refuses (Lemma A.8's assumption), "exact" keeps rows."""
     P, Q = pair(n=6000, w=0.0, chunk=1500)
