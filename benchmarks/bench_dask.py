@@ -11,13 +11,13 @@ Not run in CI. In one run:
    with exact Newton and with Algorithm 1 (``sketch-newton``, ``eps0 = 0.5``), reporting the median time per
    iteration against the floor times the passes per iteration, and the peak resident memory of each
    worker process (``ru_maxrss``, from the restart on);
-4. on the largest size that fits in this process's memory (``--numpy-n``), solves the same way with
-   numpy and with Dask reading from disk, and prints the ratio of their times per iteration.
+4. loads the same problem into this process's memory (or a smaller one, ``--numpy-n``, when it does not
+   fit) and solves it the same way with numpy, printing the ratio of the times per iteration.
 
-Usage (the numbers in the Dask section of the book's reproduce chapter came from the first line)::
+Usage::
 
-    nice python benchmarks/bench_dask.py --n 30000000 --d 20 --chunk 500000 --memory-limit 1.5GiB
-    python benchmarks/bench_dask.py --n 2000000 --numpy-n 500000   # a quick look
+    nice python benchmarks/bench_dask.py --n 30000000 --d 20 --chunk 500000 --memory-limit 1GiB
+    python benchmarks/bench_dask.py --n 1000000 --chunk 100000   # a quick look
 """
 
 from __future__ import annotations
@@ -100,12 +100,15 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=20)
     parser.add_argument("--chunk", type=int, default=500_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--memory-limit", default="1.5GiB")
-    parser.add_argument("--numpy-n", type=int, default=5_000_000)
-    parser.add_argument("--maxiter", type=int, default=8)
+    parser.add_argument("--memory-limit", default="1GiB")
+    parser.add_argument("--numpy-n", type=int, default=None,
+                        help="size of the numpy comparison (default: --n itself, loaded into this process's memory)")
+    parser.add_argument("--maxiter", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="where to write the problem (default: a temporary folder, removed)")
     args = parser.parse_args()
+    if args.numpy_n is None:
+        args.numpy_n = args.n
     root = Path(args.dir or tempfile.mkdtemp(prefix="softres-dask-"))
     root.mkdir(parents=True, exist_ok=True)
     gib = 2.0**30
@@ -114,7 +117,8 @@ def main() -> None:
                                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
-            for label, n in (("numpy", args.numpy_n), ("big", args.n)):
+            sizes = [("big", args.n)] if args.numpy_n in (0, args.n) else [("numpy", args.numpy_n), ("big", args.n)]
+            for label, n in sizes:
                 path = root / label
                 t0 = time.perf_counter()
                 generate(path, n, args.d, args.chunk, args.seed)
@@ -137,12 +141,14 @@ def main() -> None:
                 peaks = client.run(peak_rss)
                 print("  peak resident memory per worker: "
                       + ", ".join(f"{v / gib:.2f} GiB" for v in peaks.values()), flush=True)
-                if label == "numpy":
-                    P = softres.Problem(np.concatenate([np.load(p) for p in sorted((path / "A").glob("*.npy"),
-                                                                                      key=lambda p: int(p.stem))]),
-                                        np.concatenate([np.load(p) for p in sorted((path / "b").glob("*.npy"),
-                                                                                      key=lambda p: int(p.stem))]),
-                                        W / n)
+                if label == "numpy" or args.numpy_n == args.n:
+                    del Q
+                    A_np, b_np = (np.concatenate([np.load(p) for p in sorted((path / name).glob("*.npy"),
+                                                                            key=lambda p: int(p.stem))])
+                                  for name in ("A", "b"))
+                    A_np.flags.writeable = False  # a read-only float64 A is used without a copy
+                    P = softres.Problem(A_np, b_np, W / n)
+                    del A_np
                     numpy_res = solve_all(P, "numpy", args.maxiter)
                     for method, r in numpy_res.items():
                         dx = np.max(np.abs(r["x"] - dask_res[method]["x"])) / np.max(np.abs(r["x"]))

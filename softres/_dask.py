@@ -148,15 +148,19 @@ def _rhs(st: State, z: np.ndarray, w: Any) -> np.ndarray:
     return y
 
 
-def _k_grad(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -> np.ndarray:
+def _k_grad(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -> tuple[np.ndarray, float]:
+    """``A_kᵀ y_k`` and, from the same state, ``‖t_k‖²`` of :meth:`softres.Problem.grad_error`."""
     st = _block_state(z, b, unit, tot)
     with np.errstate(over="ignore", invalid="ignore"):
-        return _rhs(st, z, w) @ A
+        return _rhs(st, z, w) @ A, _grad_error_terms(st, z, b, w)
 
 
 def _k_grad_error(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -> float:
+    return _grad_error_terms(_block_state(z, b, unit, tot), z, b, w)
+
+
+def _grad_error_terms(st: State, z: np.ndarray, b: np.ndarray, w: Any) -> float:
     """``‖t‖²`` of :meth:`softres.Problem.grad_error` on one block."""
-    st = _block_state(z, b, unit, tot)
     t = np.abs(st.f) + np.abs(b)
     t += abs(st.cf)
     t *= st.v_hat
@@ -376,7 +380,7 @@ def _sum(parts: list) -> Any:
 class _Point:
     """The state at one ``x``: the blocks of ``z = Ax`` (futures on the workers) and the global scalars."""
 
-    __slots__ = ("alpha_scaled", "cc", "cf", "ff", "m", "rank2", "reg", "x", "z")
+    __slots__ = ("alpha_scaled", "cc", "cf", "ff", "m", "rank2", "reg", "tt", "x", "z")
 
     @property
     def tot(self) -> tuple[float, float, float, float]:
@@ -443,8 +447,11 @@ class DaskProblem(Problem):
             return pt
         self._local.point = None
         op = self.op
-        z = op.run_pass(lambda A_k: dask.delayed(_k_matvec)(A_k, x), keep=True)  # the blocks of Ax stay on the workers
-        scales = op.run_rows(_k_scale, z, unit=self.unit)
+        # One pass: the blocks of z = Ax stay on the workers; each block's shift and sums come back with them.
+        op._count()
+        zs = [dask.delayed(_k_matvec)(A_k, x) for A_k in op.blocks]
+        futures = op.client.compute(zs + [dask.delayed(_k_scale)(z_k, self.unit) for z_k in zs])
+        z, scales = futures[:len(zs)], op.client.gather(futures[len(zs):])
         if not all(s[0] for s in scales):
             raise ValueError("x is too large: A @ x is not finite in float64")
         m = max(s[1] for s in scales)
@@ -459,7 +466,7 @@ class DaskProblem(Problem):
         pt = _Point()
         pt.x, pt.z, pt.m, pt.alpha_scaled = x.copy(), z, m, alpha_scaled
         pt.cf, pt.ff, pt.cc, pt.reg = float(cf), float(ff), float(cc), 0.5 * float(wz2)
-        pt.rank2 = None
+        pt.rank2 = pt.tt = None
         if not math.isfinite(pt.reg):
             raise ValueError("x is too large: the regulariser ½‖W A x‖² overflows float64")
         self._local.point = pt
@@ -499,7 +506,8 @@ class DaskProblem(Problem):
         """``∇L(x) = Aᵀ(v/α ∘ r + w² Ax)`` (Lemma 4.1): one pass (plus one at a new ``x``)."""
         pt = self._at(x)
         unit, tot = self.unit, pt.tot
-        g = self.op.run_pass(lambda A_k, z, b, w: dask.delayed(_k_grad)(A_k, z, b, w, unit, tot), *self._args(pt))
+        g, pt.tt = self.op.run_pass(lambda A_k, z, b, w: dask.delayed(_k_grad, nout=2)(A_k, z, b, w, unit, tot),
+                                    *self._args(pt))
         if not np.isfinite(g).all():
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return g
@@ -507,7 +515,9 @@ class DaskProblem(Problem):
     def grad_error(self, x: Any) -> float:
         """``ε_mach ‖A‖_F ‖t‖`` as :meth:`softres.Problem.grad_error` (no pass over ``A``)."""
         pt = self._at(x)
-        tt = sum(self.op.run_rows(_k_grad_error, *self._args(pt), unit=self.unit, tot=pt.tot))
+        if pt.tt is None:  # else kept from grad's pass
+            pt.tt = sum(self.op.run_rows(_k_grad_error, *self._args(pt), unit=self.unit, tot=pt.tot))
+        tt = pt.tt
         return float(np.finfo(float).eps * self.op.frobenius * math.sqrt(tt))
 
     # ------------------------------------------------------------------ Hessian
