@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     print(_table(ex.FIT_HEADERS, ex.fit_rows(fit)))
     print(_table(ex.ASSUMPTION_HEADERS, ex.assumption_rows(fit)))
     t0 = time.perf_counter()
-    sol = ex.solvers(rng, repeats=5 if big else 2, maxiter=400 if big else 150)
+    sol = ex.solvers(rng, repeats=5 if big else 2, maxiter=400 if big else 100)
     print(f"\nsolvers ({time.perf_counter() - t0:.1f} s)")
     for level in sol["levels"]:
         print(f"to {level:g} r0")

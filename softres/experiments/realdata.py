@@ -179,7 +179,7 @@ def _first(err: np.ndarray, level: float) -> int:
     return int(hit[0]) if hit.size else -1
 
 
-def solvers(rng: np.random.Generator, repeats: int = 2, maxiter: int = 150, tol: float = 1e-13) -> dict:
+def solvers(rng: np.random.Generator, repeats: int = 2, maxiter: int = 100, tol: float = 1e-13) -> dict:
     """Every method from ``x₀ = 0`` on every data set and unit: ``‖x_k − x*‖/r₀`` against wall time.
 
     Randomised methods run ``repeats`` seeds (drawn from ``rng``), the others once; each run stops at
