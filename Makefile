@@ -14,7 +14,7 @@ HASH_INPUTS := $(shell find softres -name '*.py' -o -name '*.toml' | sort) pypro
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,dask]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,data,dask]"
 	touch $(STAMP)
 
 lint: $(STAMP)

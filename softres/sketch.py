@@ -27,12 +27,16 @@ from softres._linalg import as_operator, signed_gram
 from softres._validate import as_vector, check_choice, check_int, check_real
 from softres.examples import as_generator
 
-__all__ = ["NONPOSITIVE", "NonPositiveDiagonalError", "SketchedHessian", "SparseDiagonal", "leverage_scores",
-           "sample_size", "sampled_gram", "sparsify_diagonal"]
+__all__ = ["NONPOSITIVE", "SAMPLING", "NonPositiveDiagonalError", "SketchedHessian", "SparseDiagonal",
+           "leverage_scores", "sample_size", "sampled_gram", "sparsify_diagonal"]
 
 #: The one spelling of what to do where the diagonal ``B_diag + W²`` is not positive (Lemma A.8 needs it
 #: positive): ``"raise"`` refuses (:class:`NonPositiveDiagonalError`), ``"exact"`` keeps those rows exactly.
 NONPOSITIVE = ("raise", "exact")
+
+#: Row-sampling distributions: ``"leverage"`` (Lemma A.8) or ``"uniform"`` over the positive rows (a baseline
+#: beyond the paper, which needs ``s`` to grow with the rows' coherence ``n · max τ_i / d``).
+SAMPLING = ("leverage", "uniform")
 
 
 class NonPositiveDiagonalError(ValueError):
@@ -129,7 +133,8 @@ class SparseDiagonal:
 
 def sparsify_diagonal(A: Any, D: Any, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
                       rng: int | np.random.Generator | None = None, nonpositive: str = "raise",
-                      scores: np.ndarray | None = None, distortion: float = 1.0) -> SparseDiagonal:
+                      scores: np.ndarray | None = None, distortion: float = 1.0,
+                      sampling: str = "leverage") -> SparseDiagonal:
     """Sample ``D̃`` with ``AᵀD̃A ≈ AᵀDA`` to relative accuracy ``ε₀`` (Lemma A.8).
 
     When the sample size ``s`` reaches ``n``, the exact diagonal is returned (sampling would only
@@ -156,6 +161,9 @@ def sparsify_diagonal(A: Any, D: Any, *, eps0: float = 0.1, delta: float = 0.05,
         A bound ``κ ≥ 1`` on how far ``scores`` may be from estimates made at ``D`` (the ratio of
         the largest to the smallest ``scores_i / τ_i``); sampling by such estimates needs ``κ``
         times the rows, so ``s`` is multiplied by ``κ``.
+    sampling : {"leverage", "uniform"}
+        ``"uniform"`` (a baseline, beyond the paper) draws the positive rows with equal probability
+        instead of by leverage score; ``scores`` is then ignored and no pass over ``A`` is made.
 
     Raises
     ------
@@ -168,6 +176,7 @@ def sparsify_diagonal(A: Any, D: Any, *, eps0: float = 0.1, delta: float = 0.05,
     n = op.n
     D = as_vector(D, n, "D")
     check_choice(nonpositive, "nonpositive", NONPOSITIVE)
+    check_choice(sampling, "sampling", SAMPLING)
     distortion = check_real(distortion, "distortion", low=1.0)
     s = math.ceil(sample_size(op.d, eps0, delta, C) * distortion)
     positive = D > 0
@@ -183,7 +192,9 @@ def sparsify_diagonal(A: Any, D: Any, *, eps0: float = 0.1, delta: float = 0.05,
         rows = np.union1d(rows, keep)
         return SparseDiagonal(rows, D[rows], n, n)
     rng = as_generator(rng)
-    if scores is None:
+    if sampling == "uniform":
+        tau = positive.astype(float)
+    elif scores is None:
         tau = leverage_scores(op, np.where(positive, D, 0.0), rng)  # non-positive rows get score 0: never drawn
     else:
         tau = np.where(positive, as_vector(scores, n, "scores"), 0.0)
@@ -229,17 +240,20 @@ class SketchedHessian:
         ``κ ≤ score_reuse``, the last fresh estimates are rescaled by ``γ`` and the sample grows by ``κ``
         (Lemma A.8 with ``κ``-approximate scores) instead of passing over ``A`` twice more. The
         default 1 computes fresh scores at every point, as Algorithm 1 does.
+    sampling : {"leverage", "uniform"}
+        See :func:`sparsify_diagonal`; ``"uniform"`` is a baseline beyond the paper.
     seed : int, numpy.random.Generator or None
         Randomness of the sketch.
     """
 
     def __init__(self, problem: Any, *, eps0: float = 0.1, delta: float = 0.05, C: float = 1.0,
-                 nonpositive: str = "exact", score_reuse: float = 1.0,
+                 nonpositive: str = "exact", score_reuse: float = 1.0, sampling: str = "leverage",
                  seed: int | np.random.Generator | None = None) -> None:
         self.problem = problem
         self.eps0, self.delta, self.C = _check_accuracy(eps0, delta, C)
         self.nonpositive = check_choice(nonpositive, "nonpositive", NONPOSITIVE)
         self.score_reuse = check_real(score_reuse, "score_reuse", low=1.0)
+        self.sampling = check_choice(sampling, "sampling", SAMPLING)
         self.rng = as_generator(seed)
         self._saved: tuple[np.ndarray, np.ndarray] | None = None
         self.last: dict[str, Any] = {}
@@ -260,11 +274,13 @@ class SketchedHessian:
                 if spread <= self.score_reuse:
                     scores, kappa = np.where(positive, tau0 * D / np.where(D0 > 0, D0, 1.0), 0.0), spread
         Dt = sparsify_diagonal(P.op, D, eps0=self.eps0, delta=self.delta, C=self.C, rng=self.rng,
-                               nonpositive=self.nonpositive, scores=scores, distortion=kappa)
-        if scores is None and Dt.scores is not None:
+                               nonpositive=self.nonpositive, scores=scores, distortion=kappa,
+                               sampling=self.sampling)
+        if scores is None and Dt.scores is not None and self.sampling == "leverage":
             self._saved = (D, Dt.scores)
         self.last = {"rows": Dt.nnz, "exact_rows": int(np.count_nonzero(Dt.weights < 0)),
-                     "draws": Dt.draws, "fresh": scores is None and Dt.scores is not None}
+                     "draws": Dt.draws,
+                     "fresh": scores is None and Dt.scores is not None and self.sampling == "leverage"}
         H = sampled_gram(P.op, Dt)
         H += P.hess_rank2(x)
         return H

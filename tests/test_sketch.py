@@ -258,3 +258,36 @@ def test_score_reuse_skips_the_passes_and_still_converges(monkeypatch):
     assert runs[2.0][0] < runs[2.0][1] / 2, runs
     with pytest.raises(ValueError, match="score_reuse must be"):
         minimize(P, np.zeros(P.d), method="sketch-newton", score_reuse=0.5)
+
+
+def test_uniform_sampling_is_unbiased_makes_no_pass_and_loses_to_leverage_on_coherent_rows(monkeypatch):
+    """``sampling="uniform"``: equal probabilities over positive rows, mean of AᵀD̃A is AᵀDA; on a
+    matrix with one heavy row (coherence n·τ_max/d near n/d) uniform sampling misses it and leverage does not."""
+    rng = np.random.default_rng(21)
+    n, d = 4000, 5
+    A = rng.standard_normal((n, d))
+    A[0] *= 300.0  # one coherent row: its leverage score is close to 1
+    D = rng.uniform(0.5, 1.5, n)
+    exact = (A * D[:, None]).T @ A
+    calls = []
+    fresh = sketch.leverage_scores
+    monkeypatch.setattr(sketch, "leverage_scores", lambda *a, **k: calls.append(1) or fresh(*a, **k))
+    Dt = sketch.sparsify_diagonal(A, D, eps0=0.5, delta=0.1, rng=0, sampling="uniform")
+    assert not calls and Dt.draws < n
+    np.testing.assert_allclose(Dt.scores, np.ones(n))
+    G = rng.standard_normal((n, d))  # incoherent rows: the uniform estimate averages out to AᵀDA
+    mean = sum(sketch.sampled_gram(G, sketch.sparsify_diagonal(G, D, eps0=0.5, delta=0.1, rng=k, sampling="uniform"))
+               for k in range(200)) / 200
+    off = np.abs(mean - (G * D[:, None]).T @ G).max() / n
+    assert off < 0.06, off  # about five standard errors of the mean of 200 samples of 79 rows
+    err = {s: np.median([bounds.spectral_error(exact, sketch.sampled_gram(
+        A, sketch.sparsify_diagonal(A, D, eps0=0.5, delta=0.1, rng=k, sampling=s))) for k in range(20)])
+        for s in sketch.SAMPLING}
+    assert err["leverage"] < 0.5 < err["uniform"], err
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        sketch.sparsify_diagonal(A, D, sampling="random")
+    P = softres.random_problem(3000, 6, seed=22, w=3.0)
+    xstar = minimize(P, np.zeros(P.d), method="newton", tol=1e-14).x
+    res = minimize(P, np.zeros(P.d), method="sketch-newton", tol=1e-12, seed=0, eps0=0.5, sampling="uniform")
+    assert res.success and np.linalg.norm(res.x - xstar) <= 1e-8, res.message
+    assert sketch.SketchedHessian(P, sampling="uniform", seed=0)(xstar).shape == (P.d, P.d)

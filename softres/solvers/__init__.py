@@ -105,7 +105,8 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
         sketch's accuracy, failure probability and sample-size constant (Lemma A.8); ``nonpositive``
         (``"sketch-newton"`` only, default ``"exact"``): where ``B_diag + W²`` is not positive,
         ``"raise"`` ends with ``status=4`` (the paper's assumption fails), ``"exact"`` keeps those rows
-        exactly and samples the rest (beyond the paper); ``score_reuse`` (1.0): see
+        exactly and samples the rest (beyond the paper); ``sampling`` (``"sketch-newton"`` only, default
+        ``"leverage"``; ``"uniform"`` is a baseline beyond the paper); ``score_reuse`` (1.0): see
         :class:`softres.sketch.SketchedHessian`; ``"newton-cg"``: ``cg_maxiter`` (50), ``refresh_cg`` (5);
         ``"lbfgs"``, ``"sketch-lbfgs"``: ``memory`` (20), curvature pairs kept.
 

@@ -51,10 +51,11 @@ class _Sketched(Method):
     curvature = True
 
     def __init__(self, problem: Any, rng: np.random.Generator, *, eps0: float = 0.1, delta: float = 0.05,
-                 C: float = 1.0, nonpositive: str = "exact", score_reuse: float = 1.0) -> None:
+                 C: float = 1.0, nonpositive: str = "exact", score_reuse: float = 1.0,
+                 sampling: str = "leverage") -> None:
         super().__init__(problem, rng)
         self.sketch = SketchedHessian(problem, eps0=eps0, delta=delta, C=C, nonpositive=nonpositive,
-                                      score_reuse=score_reuse, seed=rng)
+                                      score_reuse=score_reuse, sampling=sampling, seed=rng)
         self.nhev = 0
 
     def sketched_factor(self, x: np.ndarray) -> np.ndarray:
