@@ -66,7 +66,7 @@ $(NOTEBOOK_STAMP): $(STAMP)
 	touch $(NOTEBOOK_STAMP)
 
 lab: $(NOTEBOOK_STAMP)
-	$(BOOK_ENV) $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ServerApp.preferred_dir=$(CURDIR)/book \
+	$(BOOK_ENV) SOFTRES_SHOW_FIGURES=1 $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ServerApp.preferred_dir=$(CURDIR)/book \
 		--ServerApp.contents_manager_class=jupytext.TextFileContentsManager \
 		--ContentsManager.formats=md:myst --FileCheckpoints.checkpoint_dir=$(CURDIR)/_build/lab-checkpoints
 

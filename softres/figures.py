@@ -68,6 +68,8 @@ def _resolve(path: str) -> Any:
 #: Environment variable naming a folder where :func:`compute` keeps each figure's data between processes
 #: (the book build sets it, so the ledger reuses the chapters' data instead of recomputing it).
 CACHE_ENV = "SOFTRES_DATA_CACHE"
+#: Environment variable that makes :func:`glue_figure` also display the figure (JupyterLab, ``make lab``).
+SHOW_ENV = "SOFTRES_SHOW_FIGURES"
 
 
 def compute(name: str) -> dict[str, Any]:
@@ -109,13 +111,18 @@ def glue_figure(name: str) -> dict[str, Any]:
     """Draw figure ``name``, glue it under its registered label for the book, return its data.
 
     For use inside a chapter (myst-nb must be installed): the chapter then shows it with
-    ``{glue:figure}`` and the same label.
+    ``{glue:figure}`` and the same label. With ``SOFTRES_SHOW_FIGURES`` set (``make lab`` sets it)
+    the figure is also displayed under the cell, for a live notebook where ``{glue:figure}`` shows nothing.
     """
     import matplotlib.pyplot as plt
     from myst_nb import glue
 
     fig, data = draw(name)
     glue(_spec(name).label, fig, display=False)
+    if os.environ.get(SHOW_ENV):  # `make lab`: a live notebook shows the figure under its cell
+        from IPython.display import display
+
+        display(fig)
     plt.close(fig)
     return data
 
