@@ -17,7 +17,8 @@ from softres import __version__
 __all__ = ["PRINT_CSS", "build", "chromium", "commit", "pdf", "release"]
 
 #: Print style added to the single-page book before it is printed: code cells and navigation omitted,
-#: headings kept with the text after them, figures and tables not split across pages.
+#: headings kept with the text after them, figures and tables not split across pages, each chapter on
+#: a new page, long output lines wrapped, figure-data links spelled out (the archive holds the files).
 PRINT_CSS = """
 @page { size: A4; margin: 16mm 14mm; }
 .cell_input, .tag_hide-input > .cell_input, details.hide, .bd-sidebar-primary, .bd-sidebar-secondary,
@@ -27,7 +28,9 @@ PRINT_CSS = """
 .bd-page-width { max-width: 100% !important; }
 h1, h2, h3, h4, .proof .admonition-title, p.caption { break-after: avoid; page-break-after: avoid; }
 figure, .figure, table, .proof, .math-wrapper, mjx-container[display="true"] { break-inside: avoid; }
-section > h1 { break-before: page; }
+span[id^="document-"] + section { break-before: page; }
+pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }
+a.figure-data::after { content: " (" attr(href) " in the archive)"; }
 """
 
 #: Names of the Chromium executable, as Debian (``apt install chromium``) and others install it.
@@ -80,15 +83,14 @@ def pdf(singlehtml_dir: str | Path, output: str | Path, *, budget_ms: int = 120_
     """
     root = Path(singlehtml_dir)
     pages = [root / "index.html", *sorted(root.glob("book/*.html"))]
-    page = next((p for p in pages if p.is_file() and "http-equiv=\"refresh\"" not in p.read_text(encoding="utf-8")),
-                None)
+    page = next((p for p in pages if p.is_file() and 'http-equiv="refresh"' not in p.read_text("utf-8").lower()), None)
     if page is None:
         raise FileNotFoundError(f"no single-page book in {root} (build it with --builder singlehtml)")
     exe = chromium()
     if exe is None:
         raise RuntimeError("Chromium is not installed: 'apt-get install chromium' (Debian) or set SOFTRES_CHROMIUM")
     text = page.read_text(encoding="utf-8")
-    printable = page.with_name("_print.html")
+    printable = root / "_print.html"  # at the root: the single page's links are relative to it, wherever it is
     printable.write_text(text.replace("</head>", f"<style>{PRINT_CSS}</style></head>", 1), encoding="utf-8")
     output = Path(output).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)

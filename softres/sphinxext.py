@@ -24,7 +24,7 @@ LANDING = "book/intro"
 
 def _page_uri(app, docname: str) -> str:
     if app.builder.name == "singlehtml":
-        return app.config.root_doc + app.builder.out_suffix
+        return "index.html"  # the single page writes every link relative to the output's root
     return app.builder.get_target_uri(docname)
 
 
