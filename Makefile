@@ -17,6 +17,7 @@ HASH_INPUTS := $(shell find softres -name '*.py' -o -name '*.toml' | sort) pypro
 NOTEBOOK_STAMP := $(VENV)/.notebook
 BOOK_ENV := env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data
 CHAPTER ?=
+LAB_FLAGS ?=  # e.g. LAB_FLAGS="--no-browser --allow-root" in a container
 
 .PHONY: test lint book figures bench clean notebook lab pdf dist
 
@@ -66,9 +67,9 @@ $(NOTEBOOK_STAMP): $(STAMP)
 	touch $(NOTEBOOK_STAMP)
 
 lab: $(NOTEBOOK_STAMP)
-	$(BOOK_ENV) SOFTRES_SHOW_FIGURES=1 $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ServerApp.preferred_dir=$(CURDIR)/book \
+	$(BOOK_ENV) SOFTRES_SHOW_FIGURES=1 $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ContentsManager.preferred_dir=book \
 		--ServerApp.contents_manager_class=jupytext.TextFileContentsManager \
-		--ContentsManager.formats=md:myst --FileCheckpoints.checkpoint_dir=$(CURDIR)/_build/lab-checkpoints
+		--ContentsManager.formats=md:myst --FileCheckpoints.checkpoint_dir=$(CURDIR)/_build/lab-checkpoints $(LAB_FLAGS)
 
 pdf: book
 	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder singlehtml --warningiserror --nitpick --keep-going

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from softres import figures
@@ -110,13 +111,15 @@ def _notebooks(parser: argparse.ArgumentParser, names: list[str], out: str) -> i
     unknown = [n for n in names if n not in known]
     if unknown:
         parser.error(f"unknown chapter(s): {', '.join(unknown)}; chapters: {', '.join(known)}")
-    for name in names or known:
-        start = time.perf_counter()
-        try:
-            path = notebook.export(name, out)
-        except ValueError as exc:
-            parser.error(str(exc))
-        print(f"{path}  ({time.perf_counter() - start:.0f} s)")
+    with tempfile.TemporaryDirectory(prefix="softres-data-") as tmp:
+        cache = os.environ.get(figures.CACHE_ENV) or tmp  # one figure-data cache for all: the ledger reuses it
+        for name in names or known:
+            start = time.perf_counter()
+            try:
+                path = notebook.export(name, out, data_cache=cache)
+            except ValueError as exc:
+                parser.error(str(exc))
+            print(f"{path}  ({time.perf_counter() - start:.0f} s)")
     return 0
 
 

@@ -12,8 +12,8 @@ chapter's folder, writing nothing there) and rewrites its Markdown for such a fr
 * ``{prf:lemma}`` and the other ``{prf:...}`` blocks become a bold heading ("**Lemma 7.1 (...)**")
   followed by their text; ``{prf:ref}`` and ``{ref}`` become that heading's name;
 * ``{cite}`` / ``{cite:t}`` become "(Song et al., 2023)" / "Song et al. (2023)" from
-  ``references.bib``, ``{bibliography}`` a list of the cited works;
-* ``{doc}`` becomes a link to the other chapter's notebook (same folder);
+  ``references.bib``, ``{bibliography}`` the list of its entries;
+* ``{doc}`` becomes a link to the other chapter's notebook (same folder), also in Markdown outputs;
 * the glue outputs themselves (unknown to a plain front end) are removed from the code cells.
 """
 
@@ -24,6 +24,7 @@ import contextlib
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,13 +111,25 @@ def _cite(keys: str, bib: dict[str, dict[str, str]], textual: bool, cited: list[
     return "; ".join(parts) if textual else "(" + "; ".join(parts) + ")"
 
 
-def _bibliography(bib: dict[str, dict[str, str]], cited: list[str]) -> str:
+_ACCENTS = {"'": "\u0301", "`": "\u0300", '"': "\u0308", "^": "\u0302", "~": "\u0303", "c": "\u0327"}
+
+
+def _plain_tex(text: str) -> str:
+    """BibTeX text without its LaTeX: accents composed (``\\'e`` -> é), ``\\&`` -> &, ``--`` -> en dash."""
+    text = re.sub(r"\\([`'\"^~c])\s*(\w)", lambda m: unicodedata.normalize("NFC", m.group(2) + _ACCENTS[m.group(1)]),
+                  text)
+    return text.replace("\\&", "&").replace("--", "–").replace("~", " ").replace("\\", "")
+
+
+def _bibliography(bib: dict[str, dict[str, str]]) -> str:
+    """Every entry of ``references.bib``, as the book's bibliography lists them (sorted by first author)."""
     lines = []
-    for key in sorted(cited, key=lambda k: (_surnames(bib[k]) or [k])[0]):
+    for key in sorted(bib, key=lambda k: (_surnames(bib[k]) or [k])[0]):
         e = bib[key]
+        authors = e.get("author", "").replace(" and others", " et al.").replace(" and ", "; ")
         where = e.get("journal") or e.get("booktitle") or e.get("publisher") or e.get("howpublished") or ""
-        lines.append(f"- {e.get('author', '').replace(' and ', ', ')}. {e.get('title', key)}. "
-                     f"{where + ', ' if where else ''}{e.get('year', '')}.")
+        parts = [authors.rstrip("."), e.get("title", key), where, e.get("year", "")]
+        lines.append("- " + _plain_tex(". ".join(p for p in parts if p)) + ".")
     return "\n".join(lines)
 
 
@@ -344,9 +357,13 @@ def export(chapter: str, out_dir: str | Path, *, book: str | Path | None = None,
         cell.source = plain_markdown(cell.source, ctx)
         if ctx.attachments:
             cell["attachments"] = ctx.attachments
+    for cell in nb.cells:  # Markdown outputs (tables) may hold roles too
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if "text/markdown" in out.get("data", {}):
+                out["data"]["text/markdown"] = _roles(out["data"]["text/markdown"], ctx)
     for cell in nb.cells:
         if cell.cell_type == "markdown" and "(bibliography)" in cell.source:
-            cell.source = cell.source.replace("(bibliography)", _bibliography(ctx.bib, ctx.cited))
+            cell.source = cell.source.replace("(bibliography)", _bibliography(ctx.bib))
     _drop_hidden_glue(nb)
     nb.metadata.pop("jupytext", None)
     nb.metadata.pop("mystnb", None)

@@ -117,3 +117,31 @@ def test_lab_opens_a_chapter_as_a_notebook_and_saves_only_the_md(tmp_path):
     assert "format_name: myst" in (tmp_path / "psd.md").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert "jupytext.TextFileContentsManager" in makefile and "--ContentsManager.formats=md:myst" in makefile
+
+
+def test_plain_markdown_rewrites_each_myst_construct():
+    from softres import notebook
+
+    ctx = notebook._Context(
+        glue={"n": {"text/plain": "1234"}, "err": {"text/plain": "0.000123"}, "fig-a": {"image/png": "iVBOR"}},
+        bib={"k": {"author": "Song, Zhao and Wang, Weixin and Yin, Junze", "year": "2023"}},
+        titles={"psd": "Positive semidefiniteness"})
+    source = "\n".join([
+        "(sec-x)=", "## Heading", "",
+        "For {glue:text}`n` draws the error is {glue:text}`err:.1e`, see {cite:t}`k` and {cite}`k`.", "",
+        "```{prf:lemma} 7.1 (a bound)", ":label: lemma-7-1", ":nonumber:", "", "Body with $x$.", "```", "",
+        "As {prf:ref}`lemma-7-1` and {ref}`the heading <sec-x>` in {doc}`psd`.", "",
+        "```bash", "{glue:text}`untouched` inside a code fence", "```", "",
+        "```{glue:figure} fig-a", ":name: fig-a", "", "Caption with {glue:text}`n`.", "```",
+    ])
+    notebook._collect_labels(source, ctx.labels)
+    out = notebook.plain_markdown(source, ctx)
+    assert "(sec-x)=" not in out
+    assert "For 1234 draws the error is 1.2e-04, see Song et al. (2023) and (Song et al., 2023)." in out
+    assert "**Lemma 7.1 (a bound).**\n\nBody with $x$." in out
+    assert "As Lemma 7.1 and the heading in [Positive semidefiniteness](psd.ipynb)." in out
+    assert "{glue:text}`untouched` inside a code fence" in out
+    assert "](attachment:fig-a.png)" in out and "**Figure.** Caption with 1234." in out
+    assert ctx.attachments == {"fig-a.png": {"image/png": "iVBOR"}}
+    with pytest.raises(KeyError, match="missing"):
+        notebook.plain_markdown("{glue:text}`missing`", ctx)
