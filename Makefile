@@ -1,6 +1,11 @@
 # Two commands for a new user (see README):
 #   make book   - set up .venv, execute every chapter, build the Jupyter Book, print where the HTML is
 #   make test   - set up .venv, run ruff and the test suite
+# Rerunning and citing (README):
+#   make notebook CHAPTER=psd - execute a chapter into notebooks/psd.ipynb (figures and numbers shown; all if no CHAPTER)
+#   make lab                  - JupyterLab on the chapters as notebooks (installs the `notebook` extra on first use)
+#   make pdf                  - the whole book as one PDF, _build/pdf/softres.pdf (needs Debian's chromium)
+#   make dist                 - dist/softres-<version>-<commit>.zip: site, PDF, notebooks, figure data, CITATION.cff
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +14,12 @@ MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 # The execution cache keys on cell source only; this hash makes it depend on the package too.
 HASH_INPUTS := $(shell find softres -name '*.py' -o -name '*.toml' | sort) pyproject.toml constraints.txt
 
-.PHONY: test lint book figures bench clean
+NOTEBOOK_STAMP := $(VENV)/.notebook
+BOOK_ENV := env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data
+CHAPTER ?=
+LAB_FLAGS ?=  # e.g. LAB_FLAGS="--no-browser --allow-root" in a container
+
+.PHONY: test lint book figures bench clean notebook lab pdf dist
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +54,32 @@ figures: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_derivatives.py
 
+notebook: $(STAMP)
+	$(BOOK_ENV) $(BIN)/python -m softres notebook $(CHAPTER) --out notebooks
+
+# JupyterLab is heavy: installed into .venv only by this target. Chapters open as notebooks through
+# jupytext (saved back to the .md only, no .ipynb beside them; checkpoints go to _build/).
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,notebook]"
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
+		> $(VENV)/share/jupyter/lab/settings/overrides.json
+	touch $(NOTEBOOK_STAMP)
+
+lab: $(NOTEBOOK_STAMP)
+	$(BOOK_ENV) SOFTRES_SHOW_FIGURES=1 $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --ContentsManager.preferred_dir=book \
+		--ServerApp.contents_manager_class=jupytext.TextFileContentsManager \
+		--ContentsManager.formats=md:myst --FileCheckpoints.checkpoint_dir=$(CURDIR)/_build/lab-checkpoints $(LAB_FLAGS)
+
+pdf: book
+	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder singlehtml --warningiserror --nitpick --keep-going
+	$(BIN)/python -m softres pdf _build/singlehtml _build/pdf/softres.pdf
+
+dist: pdf
+	rm -rf _build/notebooks
+	$(BOOK_ENV) $(BIN)/python -m softres notebook --out _build/notebooks
+	$(BIN)/python -m softres dist --out dist --site _build/html --pdf _build/pdf/softres.pdf \
+		--notebooks _build/notebooks --figure-data _build/html/figure-data CITATION.cff LICENSE README.md
+
 clean:
-	rm -rf _build _mathjax figures
+	rm -rf _build _mathjax figures notebooks dist

@@ -127,6 +127,16 @@ def _faster(a, b):
     return min((h for h in (a, b) if h is not None), default=None)
 
 
+def speed_words(scipy_s: float, softres_s: float) -> str:
+    """Best softres time against best scipy time in words: "2.0x faster" or "2.0x slower", never "0.5x faster"."""
+    if not np.isfinite(softres_s):
+        return "softres did not reach x*" if np.isfinite(scipy_s) else "neither reached x*"
+    if not np.isfinite(scipy_s):
+        return "scipy did not reach x*"
+    ratio = scipy_s / softres_s
+    return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+
+
 def _contender(times: dict, key: str) -> bool:
     """Whether ``key`` reached the target within 2x of the best time on its side (softres or scipy)."""
     side = key.split()[0]
@@ -178,15 +188,16 @@ def main() -> None:
     names = list(rows[0][3])
     print(f"\ncol_range = {args.col_range:g}; seconds (iterations) until ||x - x*|| <= {TARGET:g}; "
           "'-' = not reached within 300 iterations")
-    print(f"{'n':>8} {'d':>4} {'A':>7} | " + " | ".join(f"{m:>22}" for m in names) + " | best softres / best scipy")
+    print(f"{'n':>8} {'d':>4} {'A':>7} | " + " | ".join(f"{m:>22}" for m in names) + " | best softres vs best scipy")
     for n, d, dens, times in rows:
         cells = [f"{t[0]:>13.3f} ({t[1]:>4d})" if t else f"{'-':>20}" for t in times.values()]
         best = {side: min([t[0] for k, t in times.items() if k.startswith(side) and t], default=np.inf)
                 for side in ("softres", "scipy")}
         kind = "dense" if dens is None else "sparse"
         print(f"{n:>8} {d:>4} {kind:>7} | " + " | ".join(f"{c:>22}" for c in cells)
-              + f" | {best['scipy'] / best['softres']:.1f}x faster")
-    print("\nmean seconds per iteration, sketch-newton (Algorithm 1) and sketch-newton+ vs exact newton")
+              + f" | softres {speed_words(best['scipy'], best['softres'])}")
+    print("\nmean seconds per iteration, sketch-newton (Algorithm 1) and sketch-newton+ vs exact newton "
+          "(exact/sketch > 1: the sketch's iteration is cheaper; < 1: it is dearer)")
     for d in sorted({k[1] for k in per_iter}):
         for dens in sorted({k[2] for k in per_iter if k[1] == d}, key=lambda v: v or 0):
             ns = sorted({k[0] for k in per_iter if k[1] == d and k[2] == dens})

@@ -8,10 +8,12 @@ draw it. Chapters, tests and the command line (``python -m softres figures``) al
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib
 import os
 import pickle
+import posixpath
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FigureSpec", "check_build", "compute", "draw", "glue_figure", "registry", "save"]
+__all__ = ["FigureSpec", "check_build", "compute", "csv_path", "draw", "glue_figure", "registry", "save", "tidy",
+           "write_csv"]
+
+#: Folder of the built site (and of ``python -m softres figures``) holding each figure's data as
+#: ``<DATA_DIR>/<chapter>/<name>.csv``.
+DATA_DIR = "figure-data"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ def _resolve(path: str) -> Any:
 #: Environment variable naming a folder where :func:`compute` keeps each figure's data between processes
 #: (the book build sets it, so the ledger reuses the chapters' data instead of recomputing it).
 CACHE_ENV = "SOFTRES_DATA_CACHE"
+#: Environment variable that makes :func:`glue_figure` also display the figure (JupyterLab, ``make lab``).
+SHOW_ENV = "SOFTRES_SHOW_FIGURES"
 
 
 def compute(name: str) -> dict[str, Any]:
@@ -102,19 +111,87 @@ def glue_figure(name: str) -> dict[str, Any]:
     """Draw figure ``name``, glue it under its registered label for the book, return its data.
 
     For use inside a chapter (myst-nb must be installed): the chapter then shows it with
-    ``{glue:figure}`` and the same label.
+    ``{glue:figure}`` and the same label. With ``SOFTRES_SHOW_FIGURES`` set (``make lab`` sets it)
+    the figure is also displayed under the cell, for a live notebook where ``{glue:figure}`` shows nothing.
     """
     import matplotlib.pyplot as plt
     from myst_nb import glue
 
     fig, data = draw(name)
     glue(_spec(name).label, fig, display=False)
+    if os.environ.get(SHOW_ENV):  # `make lab`: a live notebook shows the figure under its cell
+        from IPython.display import display
+
+        display(fig)
     plt.close(fig)
     return data
 
 
+def tidy(data: Any, variable: str = "") -> list[tuple[str, str, Any]]:
+    """The numbers of a figure's data as tidy rows ``(variable, index, value)``.
+
+    One row per number (or string): nested dictionaries give ``outer/inner`` variable names,
+    arrays and lists of scalars give one row per element with its index (``"3"``, ``"2;5"``),
+    lists of other things give ``name/3`` variables, scalars an empty index. Anything that is not
+    a number, string, bool or ``None`` raises ``TypeError`` naming its variable: a figure's data
+    must be plain numbers to be citable.
+    """
+    if isinstance(data, dict):
+        rows = []
+        for key, value in data.items():
+            rows += tidy(value, f"{variable}/{key}" if variable else str(key))
+        return rows
+    if isinstance(data, list | tuple) and not all(_is_scalar(v) for v in data):
+        rows = []
+        for i, value in enumerate(data):
+            rows += tidy(value, f"{variable}/{i}")
+        return rows
+    if isinstance(data, np.ndarray | list | tuple):
+        arr = np.asarray(data)
+        if arr.dtype == object:
+            raise TypeError(f"figure data {variable!r}: an array of Python objects cannot be written as CSV")
+        return [(variable, ";".join(map(str, idx)), _plain(v, variable)) for idx, v in np.ndenumerate(arr)]
+    return [(variable, "", _plain(data, variable))]
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool | int | float | np.generic)
+
+
+def _plain(value: Any, variable: str) -> Any:
+    if not _is_scalar(value):
+        raise TypeError(f"figure data {variable!r}: {type(value).__name__} is not a number or a string")
+    if isinstance(value, np.generic):
+        value = value.item()
+    return "" if value is None else value
+
+
+def csv_path(name: str, root: str | Path) -> Path:
+    """Where figure ``name``'s data goes under ``root``: ``root/<chapter>/<name>.csv``."""
+    return Path(root) / _spec(name).chapter / f"{name}.csv"
+
+
+def write_csv(name: str, path: str | Path, data: dict[str, Any] | None = None) -> Path:
+    """Write the numbers behind figure ``name`` (:func:`tidy` rows, with a header) as CSV to ``path``.
+
+    Floats are written with ``repr`` precision, so reading the file back gives the same numbers.
+    The data is computed (or read from the cache) unless given.
+    """
+    if data is None:
+        data = compute(name)
+    rows = tidy(data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["variable", "index", "value"])
+        writer.writerows((var, idx, repr(val) if isinstance(val, float) else val) for var, idx, val in rows)
+    return path
+
+
 def save(names: list[str], outdir: str | Path, *, progress: bool = True) -> list[Path]:
-    """Draw each figure of ``names`` into ``outdir/<chapter>/<name>.png``; return the paths."""
+    """Draw each figure of ``names`` into ``outdir/<chapter>/<name>.png`` with its data beside it as
+    ``<name>.csv`` (:func:`write_csv`); return the PNG paths."""
     import matplotlib.pyplot as plt
     from tqdm import tqdm
 
@@ -122,11 +199,12 @@ def save(names: list[str], outdir: str | Path, *, progress: bool = True) -> list
     paths = []
     for name in tqdm(names, desc="figures", disable=not progress):
         spec = _spec(name)
-        fig, _ = draw(name)
+        fig, data = draw(name)
         path = outdir / spec.chapter / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
+        write_csv(name, path.with_suffix(".csv"), data)
         paths.append(path)
     return paths
 
@@ -135,7 +213,8 @@ def check_build(html_dir: str | Path) -> list[str]:
     """Problems with a built book: registered figures whose image is missing from their chapter.
 
     A figure counts as produced when its chapter's HTML holds an element with the figure's
-    label as ``id`` and an ``<img`` inside that figure block.
+    label as ``id`` and an ``<img`` inside that figure block; its data counts as linked when the
+    block links to ``figure-data/<chapter>/<name>.csv`` and that file exists in the site.
     """
     html_dir = Path(html_dir)
     problems = []
@@ -152,4 +231,9 @@ def check_build(html_dir: str | Path) -> list[str]:
         block = text[text.rfind("<figure", 0, start):text.find("</figure>", start)]
         if "<img" not in block:
             problems.append(f"{spec.name}: figure {spec.label!r} in {page.name} has no image")
+        href = posixpath.relpath(f"{DATA_DIR}/{spec.chapter}/{spec.name}.csv", "book")
+        if f'href="{href}"' not in block:
+            problems.append(f"{spec.name}: figure {spec.label!r} in {page.name} does not link its data {href}")
+        elif not (html_dir / DATA_DIR / spec.chapter / f"{spec.name}.csv").is_file():
+            problems.append(f"{spec.name}: the data file {DATA_DIR}/{spec.chapter}/{spec.name}.csv is missing")
     return problems

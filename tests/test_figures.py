@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -35,16 +36,62 @@ def test_registry_entries_point_at_chapters_and_labels():
         assert f"{{glue:figure}} {spec.label}" in source, f"{spec.name}: label {spec.label} not shown"
 
 
-@pytest.mark.parametrize("name", [n for n, s in figures.registry().items() if s.deterministic])
-def test_figure_data_is_reproducible(name):
-    """Two computations from the registered seed give identical data (no hidden global state)."""
-    assert _same(figures.compute(name), figures.compute(name))
+def _arrays(data, path=""):
+    """Every numeric array of a figure's data, by its slash-joined path (walked here, not by softres)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _arrays(value, f"{path}/{key}" if path else str(key))
+    elif isinstance(data, np.ndarray) and data.dtype.kind in "fiub" and data.size:
+        yield path, data
+
+
+def _read_csv(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["variable", "index", "value"]
+    return rows[1:]
+
+
+def _check_csv(path, data):
+    """The CSV holds every top-level field and, for each numeric array, exactly its values in order."""
+    rows = _read_csv(path)
+    variables = {r[0] for r in rows}
+    for key in data:
+        assert any(v == key or v.startswith(f"{key}/") for v in variables), f"{key} missing from {path.name}"
+    for var, arr in _arrays(data):
+        values = [r[2] for r in rows if r[0] == var]
+        if arr.dtype.kind == "b":
+            assert values == [str(bool(v)) for v in arr.ravel()], var
+        else:
+            got = np.array([float(v) for v in values])
+            assert np.array_equal(got, arr.ravel().astype(float), equal_nan=True), var
+
+
+@pytest.mark.parametrize("name", list(figures.registry()))
+def test_figure_data_is_reproducible_and_written_as_csv(name, tmp_path):
+    """Two computations from the registered seed give identical data (no hidden global state), except
+    timings; every figure's data is written as CSV that reads back to the same numbers."""
+    data = figures.compute(name)
+    if figures.registry()[name].deterministic:
+        assert _same(data, figures.compute(name))
+    path = figures.write_csv(name, figures.csv_path(name, tmp_path), data)
+    assert path == tmp_path / figures.registry()[name].chapter / f"{name}.csv"
+    _check_csv(path, data)
+
+
+def test_tidy_flattens_nested_data_and_rejects_objects():
+    rows = figures.tidy({"a": np.arange(4).reshape(2, 2), "b": {"c": 1.5, "s": ["x", "y"]}, "r": [{"k": 2}]})
+    assert rows == [("a", "0;0", 0), ("a", "0;1", 1), ("a", "1;0", 2), ("a", "1;1", 3), ("b/c", "", 1.5),
+                    ("b/s", "0", "x"), ("b/s", "1", "y"), ("r/0/k", "", 2)]
+    with pytest.raises(TypeError, match="'f'"):
+        figures.tidy({"f": print})
 
 
 def test_cli_draws_a_chapter_and_rejects_unknown_names(tmp_path, capsys):
     assert main(["figures", "problem-unit", "--out", str(tmp_path)]) == 0
     png = tmp_path / "problem" / "problem-unit.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _check_csv(png.with_suffix(".csv"), figures.compute("problem-unit"))  # the numbers beside the picture
     with pytest.raises(SystemExit):
         main(["figures", "no-such-figure", "--out", str(tmp_path)])
     assert main(["list"]) == 0
@@ -53,6 +100,33 @@ def test_cli_draws_a_chapter_and_rejects_unknown_names(tmp_path, capsys):
 
 def test_check_build_reports_missing_figures(tmp_path):
     assert any("was not built" in p for p in figures.check_build(tmp_path))
+
+
+def _fake_site(root, link=True):
+    pages = {}
+    for spec in figures.registry().values():
+        href = f"../figure-data/{spec.chapter}/{spec.name}.csv"
+        pages.setdefault(spec.chapter, []).append(
+            f'<figure id="{spec.label}"><img src="x.png"><figcaption>c '
+            + (f'<a class="reference external figure-data" href="{href}">Data (CSV)</a>' if link else "")
+            + "</figcaption></figure>")
+        (root / "figure-data" / spec.chapter).mkdir(parents=True, exist_ok=True)
+        (root / "figure-data" / spec.chapter / f"{spec.name}.csv").write_text("variable,index,value\n")
+    (root / "book").mkdir()
+    for chapter, blocks in pages.items():
+        (root / "book" / f"{chapter}.html").write_text("<html>" + "".join(blocks) + "</html>")
+
+
+def test_check_build_requires_each_figure_to_link_its_data(tmp_path):
+    _fake_site(tmp_path)
+    assert figures.check_build(tmp_path) == []
+    spec = next(iter(figures.registry().values()))
+    (tmp_path / "figure-data" / spec.chapter / f"{spec.name}.csv").unlink()
+    assert [p for p in figures.check_build(tmp_path) if "is missing" in p] != []
+    unlinked = tmp_path / "unlinked"
+    unlinked.mkdir()
+    _fake_site(unlinked, link=False)
+    assert len(figures.check_build(unlinked)) == len(figures.registry())
 
 
 def test_citation_cff_has_the_required_fields():
