@@ -9,7 +9,7 @@ MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 # The execution cache keys on cell source only; this hash makes it depend on the package too.
 HASH_INPUTS := $(shell find softres -name '*.py' -o -name '*.toml' | sort) pyproject.toml constraints.txt
 
-.PHONY: test lint book figures bench clean
+.PHONY: test lint book browser-test figures bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ book: $(STAMP) $(MATHJAX)
 		echo "softres or its pins changed: executing every chapter from clean"; rm -rf _build; \
 	fi; \
 	env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data \
-		$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going && \
+		$(BIN)/jupyter-book build . --quiet --warningiserror --nitpick --keep-going && \
 	$(BIN)/python -m softres check-build _build/html && \
 	echo "$$hash" > _build/.softres-hash
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# Opens every page of the built book in headless Chromium (Debian's chromium) and measures overflow.
+browser-test: $(STAMP)
+	SOFTRES_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 figures: $(STAMP)
 	$(BIN)/python -m softres figures --out figures

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +33,12 @@ HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium")
 #: Viewport widths in CSS pixels: a laptop, a desktop and a phone.
 WIDTHS = {"1280px": 1280, "1600px": 1600, "phone": 390}
+
+#: ``make browser-test`` (run by CI after ``make book``) sets this: there a missing browser or book fails.
+REQUIRED = os.environ.get("SOFTRES_REQUIRE_BROWSER") == "1"
+if REQUIRED:
+    assert CHROMIUM is not None, "SOFTRES_REQUIRE_BROWSER=1 but chromium is not installed"
+    assert (HTML / "book").is_dir(), "SOFTRES_REQUIRE_BROWSER=1 but the book is not built (make book)"
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or not (HTML / "book").is_dir(),
