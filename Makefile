@@ -19,7 +19,7 @@ BOOK_ENV := env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data
 CHAPTER ?=
 LAB_FLAGS ?=  # e.g. LAB_FLAGS="--no-browser --allow-root" in a container
 
-.PHONY: test lint book figures bench clean notebook lab pdf dist
+.PHONY: test lint book figures bench clean notebook lab pdf dist browser-test
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +43,14 @@ book: $(STAMP) $(MATHJAX)
 		echo "softres or its pins changed: executing every chapter from clean"; rm -rf _build; \
 	fi; \
 	env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data \
-		$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going && \
+		$(BIN)/jupyter-book build . --quiet --warningiserror --nitpick --keep-going && \
 	$(BIN)/python -m softres check-build _build/html && \
 	echo "$$hash" > _build/.softres-hash
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# Opens every page of the built book in headless Chromium (Debian's chromium) and measures overflow.
+browser-test: $(STAMP)
+	SOFTRES_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 figures: $(STAMP)
 	$(BIN)/python -m softres figures --out figures

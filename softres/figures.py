@@ -101,9 +101,12 @@ def compute(name: str) -> dict[str, Any]:
 
 def draw(name: str, data: dict[str, Any] | None = None):
     """``(matplotlib Figure, data)`` for figure ``name`` (data computed unless given)."""
+    from softres.experiments import _style
+
     spec = _spec(name)
     if data is None:
         data = compute(name)
+    _style.apply()
     return _resolve(spec.plot)(data), data
 
 
@@ -115,8 +118,10 @@ def glue_figure(name: str) -> dict[str, Any]:
     the figure is also displayed under the cell, for a live notebook where ``{glue:figure}`` shows nothing.
     """
     import matplotlib.pyplot as plt
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
     from myst_nb import glue
 
+    set_matplotlib_formats("retina")  # PNG at twice the figure's dpi, shown at its natural size
     fig, data = draw(name)
     glue(_spec(name).label, fig, display=False)
     if os.environ.get(SHOW_ENV):  # `make lab`: a live notebook shows the figure under its cell
@@ -195,6 +200,8 @@ def save(names: list[str], outdir: str | Path, *, progress: bool = True) -> list
     import matplotlib.pyplot as plt
     from tqdm import tqdm
 
+    from softres.experiments import _style
+
     outdir = Path(outdir)
     paths = []
     for name in tqdm(names, desc="figures", disable=not progress):
@@ -202,7 +209,7 @@ def save(names: list[str], outdir: str | Path, *, progress: bool = True) -> list
         fig, data = draw(name)
         path = outdir / spec.chapter / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        fig.savefig(path, dpi=_style.SAVE_DPI, bbox_inches="tight")
         plt.close(fig)
         write_csv(name, path.with_suffix(".csv"), data)
         paths.append(path)

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from softres.experiments import _style
+
 
 def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
     """Smallest wall time of ``repeat`` calls of ``fn`` (seconds); the minimum resists machine noise."""
@@ -20,10 +22,12 @@ def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
     return best
 
 
-def figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.4) -> tuple[Figure, list]:
-    """A figure with ``ncols`` axes side by side, in the book's size."""
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), layout="constrained", squeeze=False)
-    return fig, list(axes[0])
+def figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.4, nrows: int = 1) -> tuple[Figure, list]:
+    """A figure with ``nrows × ncols`` axes (row by row), at most the book's column wide (see ``_style``)."""
+    _style.apply()
+    fig, axes = plt.subplots(nrows, ncols, figsize=_style.figsize(ncols, nrows, width=width, height=height),
+                             layout="constrained", squeeze=False)
+    return fig, [ax for row in axes for ax in row]
 
 
 def loglog_slope(x, y) -> float:
@@ -78,11 +82,11 @@ def plot_part_errors(data: dict, xlabel: str, *, title: str | None = None, heigh
         ax.plot(err[:, j], j + jitter, ".", ms=3, color="C0", alpha=0.6)
     ax.axvline(data["tol"], color="C3", ls="--", label="tolerance")
     ax.set_xscale("log")
-    ax.set_yticks(range(k), data["parts"], fontsize=7)
+    ax.set_yticks(range(k), data["parts"])
     ax.invert_yaxis()
     ax.set_xlabel(f"{xlabel}\n(an exact 0 is drawn at 1e-18)")
     if title:
-        ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(title)
+    ax.legend(loc="lower right")
     return fig
 

@@ -182,7 +182,7 @@ def plot_cost_vs_nnz(data: dict):
     ax.loglog(nnz, ref, color="0.6", ls=":", label="slope one")
     ax.set_xlabel("nnz(A)")
     ax.set_ylabel("time of grad(x) [ms]\nmedian and range")
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 

@@ -139,23 +139,23 @@ def structure(rng: np.random.Generator, n: int = 30, d: int = 4) -> dict:
 
 
 def plot_structure(data: dict):
-    fig, axes = figure(4, width=2.9, height=2.9)
+    fig, axes = figure(2, width=3.4, height=3.0, nrows=2)
     lim = np.abs(data["B"]).max()
     for ax, key, title in zip(axes, ("B", "D", "K"), (r"$B(x)$ (reference)", r"$D(x)$", r"$K(x)$"), strict=False):
         im = ax.imshow(data[key], cmap="RdBu", vmin=-lim, vmax=lim)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=axes[:3], shrink=0.8, label="entry (one scale)")
+        fig.colorbar(im, ax=ax, shrink=0.9, label="entry (one scale)")
     err = data["error"]
     positive = err[err > 0]
     floor = positive.min() if positive.size else 1e-20
     im = axes[3].imshow(np.maximum(err, floor), cmap="viridis",
                         norm=LogNorm(vmin=floor, vmax=max(err.max(), floor * 10)))
-    axes[3].set_title(r"$|D + K - B|\,/\max|B|$", fontsize=9)
+    axes[3].set_title(r"$|D + K - B|\,/\max|B|$")
     axes[3].set_xticks([])
     axes[3].set_yticks([])
-    fig.colorbar(im, ax=axes[3], shrink=0.8, label="relative error (log; 0 at the floor)")
+    fig.colorbar(im, ax=axes[3], shrink=0.9, label="relative error\n(log; 0 at the floor)")
     return fig
 
 
@@ -208,7 +208,7 @@ def plot_cost_vs_n(data: dict):
     ax.set_yscale("log")
     ax.set_xlabel("n")
     ax.set_ylabel("time [ms], median and range")
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from softres import bounds, figures, rewrite
 from softres.experiments._common import figure, loglog_slope, value_ticks
+from softres.experiments._style import legend_below
 from softres.problem import Problem
 
 #: The steps of the waterfall: (key in bounds.lipschitz_chain / psd_piece_bounds, label, lemma).
@@ -221,7 +222,7 @@ def waterfall(rng: np.random.Generator, d: int = 3, radius: float = 0.5, pairs: 
 
 
 def plot_waterfall(data: dict):
-    fig, axes = figure(3, width=4.6, height=4.4)
+    fig, axes = figure(1, width=5.4, height=2.0, nrows=3)
     x = np.arange(len(data["steps"]))
     sweeps = (("R", "R", "{:.0f}"), ("n", "n", "{:.0f}"), ("beta", r"\beta", "{:.3g}"))
     for ax, (key, sym, fmt) in zip(axes, sweeps, strict=True):
@@ -230,14 +231,17 @@ def plot_waterfall(data: dict):
             val = sw[key][i]
             ax.plot(x, sw["log_ratio"][i], "o-", ms=3, lw=1, label=f"${sym}$ = " + fmt.format(val))
         ax.set_xticks(x)
-        ax.set_xticklabels(data["labels"], rotation=90, fontsize=6)
-        ax.set_ylabel(r"$\log_{10}$(bound / measured)")
+        if key == "beta":
+            ax.set_xticklabels(data["labels"], rotation=90)
+        else:
+            ax.tick_params(labelbottom=False)
+        ax.set_ylabel(r"$\log_{10}$(bound/measured)")
         n0, R0 = int(data["R"]["n"][0]), data["n"]["R"][0]
         title = {"R": rf"$R = \|A\|$ swept ($n$ = {n0})", "n": rf"$n$ swept ($R$ = {R0:g})",
                  "beta": rf"$\beta$ swept ($n$ = {int(data['beta']['n'][0])}, $R$ = {data['beta']['R'][0]:g})"}[key]
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title)
         ax.axhline(0, color="0.5", lw=0.8)
-        ax.legend(fontsize=6)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -321,7 +325,7 @@ def plot_ratio_vs_bound(data: dict):
         value_ticks(ax, x)
         ax.set_xlabel(label)
         ax.set_ylabel(r"$\log_{10}$ of Lipschitz constant")
-    axes[0].legend(fontsize=7)
+    legend_below(fig)
     return fig
 
 

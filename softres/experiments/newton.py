@@ -14,7 +14,6 @@ import time
 from functools import cache
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator, NullFormatter
 from scipy.stats import binom
@@ -22,6 +21,7 @@ from scipy.stats import binom
 from softres import bounds, sketch
 from softres.examples import random_problem
 from softres.experiments._common import figure, loglog_slope, single_blas_thread
+from softres.experiments._style import legend_below
 from softres.solvers import minimize
 
 # ---------------------------------------------------------------------------- shared settings
@@ -249,7 +249,8 @@ def _style(label: str) -> dict[str, Any]:
 
 def plot_convergence(data: dict[str, Any]):
     names = data["regimes"]
-    fig, grid = plt.subplots(len(names), 2, figsize=(10.5, 3.2 * len(names)), layout="constrained", squeeze=False)
+    fig, flat = figure(2, width=3.4, height=2.6, nrows=len(names))
+    grid = [flat[2 * i:2 * i + 2] for i in range(len(names))]
     for i, name in enumerate(names):
         entry = data[name]
         ax_it, ax_t = grid[i]
@@ -262,12 +263,12 @@ def plot_convergence(data: dict[str, Any]):
             times = _band([np.maximum(x, 1e-6) for x in entry["time"][label]], floor=1e-6)[1]
             ax_t.loglog(times[1:], med[1:], color=color, **_style(label))
         kap = np.median(entry["kappa"])
-        ax_it.set_title(f"{name}: median κ(∇²L(x*)) = {kap:.3g}", fontsize=9)
+        ax_it.set_title(f"{name}: median κ(∇²L(x*)) = {kap:.3g}")
         ax_it.set_xlabel("iteration t")
         ax_it.set_ylabel(r"$\|x_t - x^*\|_2 / r_0$")
         ax_t.set_xlabel("wall time since start [s] (log)")
         ax_t.set_ylabel(r"$\|x_t - x^*\|_2 / r_0$ (median)")
-    grid[0][1].legend(*grid[0][0].get_legend_handles_labels(), fontsize=7, loc="upper left",
+    grid[0][1].legend(*grid[0][0].get_legend_handles_labels(), loc="upper left",
                       bbox_to_anchor=(1.02, 1.0))
     return fig
 
@@ -310,7 +311,7 @@ def plot_iterations_vs_eps(data: dict[str, Any]):
         ax.fill_between(x, data[label + " min"], data[label + " max"], color=f"C{j}", alpha=0.2)
     ax.set_xlabel(r"$\log_{10}(r_0/\varepsilon)$")
     ax.set_ylabel("iterations")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(loc="upper left")
     return fig
 
 
@@ -318,7 +319,7 @@ def plot_regimes(data: dict[str, Any]):
     """Iterations to ``1e-6 r₀`` per method and regime: median (marker) and range over seeds (bar)."""
     names = data["regimes"]
     labels = data[names[0]]["labels"][:len(SWEEP_METHODS)]
-    fig, axes = figure(2, width=5.4, height=3.8)
+    fig, axes = figure(2, width=3.4, height=3.2)
     for ax, tol in zip(axes, TOLS, strict=True):
         width = 0.8 / len(labels)
         for j, label in enumerate(labels):
@@ -339,10 +340,11 @@ def plot_regimes(data: dict[str, Any]):
                 if f:
                     ax.plot([x], [cap], "x", color=f"C{j}", ms=5)
         ax.set_yscale("log")
-        ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right", fontsize=7)
+        ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right")
         ax.set_ylabel(f"iterations to {tol:g} r0")
-        ax.set_title(f"to {tol:g} $r_0$ (x: some seeds failed, drawn at the cap)", fontsize=8)
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        ax.set_title(f"to {tol:g} $r_0$")
+    fig.suptitle("x: some seeds failed, drawn at the iteration cap", fontsize="medium")
+    legend_below(fig, ncols=3)
     return fig
 
 
@@ -443,7 +445,7 @@ def plot_shrinking(data: dict[str, Any]):
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration t")
     ax.set_ylabel("contraction factor / achieved ε₀")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
@@ -533,7 +535,7 @@ def plot_sketch_error_vs_s(data: dict[str, Any]):
     ax.set_ylim(min(1e-2, float(data["errors"].min()) * 0.8), 1.0)
     ax.set_xlabel("sampled rows s")
     ax.set_ylabel(r"achieved $\varepsilon_0$: $\max_i |\lambda_i(G^{-1/2}\tilde G G^{-1/2}) - 1|$")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
@@ -610,7 +612,7 @@ def plot_cost_per_iteration(data: dict[str, Any]):
     ax1.axhline(1.0, color="0.5", lw=0.8)
     ax1.set_xlabel(f"d (n = {data['n']})")
     ax1.set_ylabel("time ratio exact / sketched Hessian")
-    ax1.legend(fontsize=7)
+    ax1.legend()
     ns = data["ns"]
     ax2.loglog(ns, 1e3 * data["n exact"], "o-", label=f"exact (slope {data['slope exact']:.2f})")
     ax2.loglog(ns, 1e3 * data[f"n sketch {data['eps_out']:g}"], "s-",
@@ -619,7 +621,7 @@ def plot_cost_per_iteration(data: dict[str, Any]):
     ax2.xaxis.set_minor_formatter(NullFormatter())
     ax2.set_xlabel(f"n (d = {data['d_n']})")
     ax2.set_ylabel("time of one iteration's Hessian [ms]")
-    ax2.legend(fontsize=7)
+    ax2.legend()
     return fig
 
 

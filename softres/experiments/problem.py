@@ -12,6 +12,7 @@ from matplotlib.colors import TwoSlopeNorm
 from scipy.special import lambertw
 
 from softres.experiments._common import figure
+from softres.experiments._style import legend_below
 from softres.figures import compute
 from softres.problem import Problem
 from softres.reference import HyperDual, complex_step_jacobian, hyperdual_hessian, mp_loss, naive_parts
@@ -50,7 +51,7 @@ def plot_residual_unit(data: dict):
     ax.set_xlabel("$z = (Ax)_i$")
     ax.set_ylabel("unit value")
     ax.set_ylim(-3, 5)
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 
@@ -89,7 +90,7 @@ def plot_domain_map(data: dict):
     cb.ax.tick_params(labelsize=7)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(r"black curve: $\alpha(x) = 0$; red: $\alpha(x) < 0$", fontsize=9)
+    ax.set_title(r"black curve: $\alpha(x) = 0$; red: $\alpha(x) < 0$")
     return fig
 
 
@@ -404,7 +405,7 @@ _DEF_LABELS = {"1.1": "Def. 1.1: softmax gradient", "1.2": "Def. 1.2: attention 
 
 def plot_foundation_checks(data: dict):
     """Left: worst relative error of each identity; right: worst relative margin of each inequality."""
-    fig, (ax1, ax2) = figure(2, width=5.2, height=6.4)
+    fig, (ax1, ax2) = figure(1, width=6.8, height=4.4, nrows=2)
     defs, facts = data["definitions"], data["facts"]["rows"]
     ids = [(lab, defs[k]) for k, lab in _DEF_LABELS.items()]
     ids += [(f"{r['fact']}: {r['part']}"[:52], r["worst"]) for r in facts if r["kind"] == "identity"]
@@ -415,11 +416,10 @@ def plot_foundation_checks(data: dict):
     ax1.barh(y, vals, color=["C0" if v > floor else "0.6" for v in vals], left=floor / 10)
     ax1.set_xscale("log")
     ax1.axvline(data["tol"], color="C3", ls="--", label="tolerance")
-    ax1.set_yticks(y, [lab for lab, _ in ids], fontsize=6)
+    ax1.set_yticks(y, [lab for lab, _ in ids])
     ax1.invert_yaxis()
     ax1.set_xlabel("worst relative error (grey: exactly 0)")
-    ax1.set_title("identities", fontsize=9)
-    ax1.legend(fontsize=7)
+    ax1.set_title("identities")
     y = np.arange(len(ineq))
     vals = np.array([v for _, v in ineq])
     ax2.barh(y, vals, color=["C2" if v > 0 else "C1" for v in vals])
@@ -428,12 +428,11 @@ def plot_foundation_checks(data: dict):
     ax2.set_xscale("symlog", linthresh=1e-15)
     ax2.set_xlim(-1e-11, 1.0)
     ax2.set_xticks([-1e-12, 0.0, 1e-12, 1e-8, 1e-4, 1.0])
-    ax2.tick_params(axis="x", labelsize=7)
-    ax2.set_yticks(y, [lab for lab, _ in ineq], fontsize=6)
+    ax2.set_yticks(y, [lab for lab, _ in ineq])
     ax2.invert_yaxis()
     ax2.set_xlabel("smallest relative margin (symlog)\norange: negative at rounding level")
-    ax2.set_title("inequalities", fontsize=9)
-    ax2.legend(fontsize=7)
+    ax2.set_title("inequalities")
+    legend_below(fig)
     return fig
 
 

@@ -12,6 +12,7 @@ from scipy.linalg import eigh
 
 from softres import bounds, figures, minimize, random_problem, reference, rewrite
 from softres.experiments._common import figure, value_ticks
+from softres.experiments._style import legend_below
 from softres.experiments.lipschitz import measure_chain
 from softres.problem import Problem
 
@@ -171,7 +172,7 @@ def plot_w_threshold(data: dict):
         if key == "n":
             ax.set_xscale("log")
         value_ticks(ax, x)
-    axes[0].legend(fontsize=7)
+    legend_below(fig)
     return fig
 
 
@@ -197,7 +198,7 @@ def plot_spectra_vs_w(data: dict):
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_xlabel("w (uniform)")
     ax.set_ylabel(r"eigenvalue of $\nabla^2 L(x)$")
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig
 
 
@@ -254,7 +255,7 @@ def plot_pieces(data: dict):
                 label=r"$\nabla^2 L_{\exp}$ in $x$ (hyper-dual)")
     ax.set_xlabel("trial")
     ax.set_ylabel(r"relative error of $B_{\rm mat}+B_{\rm rank}+B_{\rm diag}$")
-    ax.legend(fontsize=7)
+    ax.legend()
     ax = axes[1]
     names = {"mat": r"Part 1, $\|B_{\rm mat}\|$", "rank": r"Part 2, $\|B_{\rm rank}\|$",
              "diag": r"Part 3, $\|B_{\rm diag}\|$", "C": r"Part 4, $\|B\|$", "lower": r"Part 4, $-\lambda_{\min}(B)$"}
@@ -262,7 +263,7 @@ def plot_pieces(data: dict):
         ax.plot(data["R"], data["log_ratio"][:, j], "o-", label=names[key])
     ax.set_xlabel(r"$R = \|A\|$")
     ax.set_ylabel(r"$\log_{10}$(our bound / sampled max)")
-    ax.legend(fontsize=7)
+    legend_below(fig, ncols=3)
     return fig
 
 
@@ -323,8 +324,8 @@ def plot_local_convexity(data: dict):
     axes[0].axhline(0, color="0.5", lw=0.8)
     axes[0].set_ylabel(r"$\lambda_{\min}/\lambda_{\max}$ of $\nabla^2 L_{\exp}(x^*)$")
     axes[1].set_ylabel(r"% random points with $\nabla^2 L_{\exp}$ indefinite")
-    axes[0].set_title("at the minimiser, one marker per seed", fontsize=8)
-    axes[1].set_title("at random points of the same problems", fontsize=8)
+    axes[0].set_title("at the minimiser, one marker per seed")
+    axes[1].set_title("at random points of the same problems")
     return fig
 
 
@@ -378,9 +379,8 @@ def regularisation_path(rng: np.random.Generator, n: int = 200, d: int = 5, step
 
 
 def plot_regularisation_path(data: dict):
-    import matplotlib.pyplot as plt
-
-    fig, grid = plt.subplots(2, 3, figsize=(10.2, 6.4), layout="constrained")
+    fig, flat = figure(3, width=2.3, height=2.4, nrows=2)
+    grid = [flat[:3], flat[3:]]
     w, mid = data["w"], data["w_measured"] if data["w_measured"] > 0 else 1e-3
     near = (w > 0) & (w <= 100 * mid * (1 + 1e-9))
     for row, (mask, title) in enumerate(((near, "near the measured threshold"),
@@ -399,8 +399,8 @@ def plot_regularisation_path(data: dict):
             if row == 1 and data["reaches_ours"]:
                 ax.axvline(data["w_ours"], color="C1", ls="--", label="sufficient $w$, our constant")
             ax.set_xlabel("uniform weight $w$")
-        axes[1].set_title(title, fontsize=9)
-        axes[0].legend(fontsize=7)
+        axes[1].set_title(title)
+    legend_below(fig, ncols=4)
     return fig
 
 

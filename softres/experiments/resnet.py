@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from softres.experiments._common import figure
+from softres.experiments._style import legend_below
 from softres.figures import compute
 from softres.problem import Problem
 from softres.solvers import minimize
@@ -212,7 +213,7 @@ def plot_shamir(data: dict):
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("final training loss F (squared loss)")
     ax.set_xlabel("architecture and branch width m")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left")
     return fig
 
 
@@ -392,9 +393,9 @@ def plot_liu(data: dict):
         ax.axvline(1.0, color="grey", lw=1, ls=":")
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel(r"$\gamma/\gamma_c$ (teacher's alignment with $\mathbf{1}$)")
-        ax.set_title(f"k = {k}, p = {data['p']}", fontsize=9)
+        ax.set_title(f"k = {k}, p = {data['p']}")
     axes[0].set_ylabel("fraction of runs reaching the global optimum")
-    axes[-1].legend(fontsize=7, loc="lower right")
+    legend_below(fig, ncols=3)
     return fig
 
 
@@ -587,7 +588,7 @@ def plot_landscape(data: dict):
     ax.set_yscale("log")
     ax.set_xlabel("best unified loss / shortcut-alone optimum")
     ax.set_ylabel("best unified loss / best softmax loss")
-    ax.legend(fontsize=7)
+    ax.legend()
     ax = axes[1]
     kinds = ("global", "local", "plateau", "stopped")
     colors = {"global": "C2", "local": "C3", "plateau": "C1", "stopped": "C7"}
@@ -603,12 +604,12 @@ def plot_landscape(data: dict):
         h = np.array([bar[k] / bar["runs"] for bar in bars])
         ax.bar(x, h, bottom=bottoms, color=colors[k], label=k)
         bottoms += h
-    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_xticks(x, labels)
     ax.set_ylabel("fraction of gradient-descent runs")
     ax.set_xlabel("unit and start (b planted from the unified unit)")
     ax.set_ylim(0, 1.22)
     ax.set_yticks(np.linspace(0, 1, 6))
-    ax.legend(fontsize=7, loc="upper center", ncol=4)
+    ax.legend(loc="upper center", ncol=4)
     return fig
 
 

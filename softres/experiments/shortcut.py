@@ -137,7 +137,7 @@ def plot_unit_derivatives(data: dict):
     ax.set_xticks(range(len(keys)), [k.replace("gamma=", "γ=") for k in keys], rotation=20)
     ax.set_xlabel("unit φ")
     ax.set_ylabel("relative error (0 drawn at 1e-18)")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(loc="center right")
     return fig
 
 
@@ -202,7 +202,7 @@ def plot_domain(data: dict):
     ax2.axhline(0, color="0.4", lw=0.8)
     ax2.set_yscale("symlog", linthresh=0.1)
     ax2.set_ylabel(r"$\beta / n$ (median, band: range over draws)")
-    ax1.legend(fontsize=7)
+    ax1.legend()
     return fig
 
 
@@ -307,12 +307,12 @@ def plot_wstar(data: dict):
         top = w >= np.percentile(w, TOP_PERCENTILE)
         ax.loglog(al[top], np.maximum(w[top], floor), "o", mfc="none", ms=5, color="k",
                   label=rf"top {100 - TOP_PERCENTILE:g}% of $w^*$")
-        ax.set_title(LABELS[k], fontsize=9)
+        ax.set_title(LABELS[k])
         ax.set_xlabel(r"$\alpha(x)/n$ (distance to the pole)")
         ax.set_xlim(xmin / 1.5, xmax * 1.5)
         ax.set_ylim(floor / 2, hi * 2)
     axes[0].set_ylabel(r"PSD threshold $w^*$ at $x$")
-    axes[0].legend(fontsize=7, loc="upper right")
+    axes[0].legend(loc="upper right")
     return fig
 
 
@@ -373,7 +373,7 @@ def plot_lipschitz(data: dict):
     ax1.set_ylabel("Hessian Lipschitz ratio (o median, ^ max)")
     for k in UNITS:
         ax2.plot([], [], "o", color=_color(k), label=LABELS[k])
-    ax2.legend(fontsize=7, loc="upper right")
+    ax2.legend(loc="upper right")
     ax2.set_xlabel(r"$\min(\alpha(x), \alpha(y))/n$ (distance to the pole)")
     ax2.set_ylabel("Hessian Lipschitz ratio (all n)")
     return fig
@@ -488,7 +488,7 @@ def plot_solvers(data: dict):
     ax2.set_xlabel("unit")
     ax2.set_ylabel("% of starts that reach the minimiser")
     ax2.set_ylim(0, 105)
-    ax2.legend(fontsize=7)
+    ax2.legend()
     return fig
 
 
