@@ -183,7 +183,8 @@ def solvers(rng: np.random.Generator, repeats: int = 2, maxiter: int = 100, tol:
     """Every method from ``x₀ = 0`` on every data set and unit: ``‖x_k − x*‖/r₀`` against wall time.
 
     Randomised methods run ``repeats`` seeds (drawn from ``rng``), the others once; each run stops at
-    ``tol`` relative gradient or ``maxiter`` iterations. Per run: iterations and time (from
+    ``tol`` relative gradient, at ``maxiter`` iterations, or once ``‖x_k − x*‖ ≤ min(LEVELS)/10 · r₀``
+    (a callback raising ``StopIteration``). Per run: iterations and time (from
     ``res.history["time"]``) to each of :data:`LEVELS` (``-1``/``nan`` when not reached) and
     ``min_k α(x_k) / n`` along the path.
     """
@@ -199,8 +200,14 @@ def solvers(rng: np.random.Generator, repeats: int = 2, maxiter: int = 100, tol:
                     seeds = rng.integers(2**31, size=repeats) if REGISTRY[method].randomised else [None]
                     for k, seed in enumerate(seeds):
                         path = [np.zeros(P.d)]
+
+                        def record(x, path=path, xs=xs, r0=r0):
+                            path.append(x)
+                            if np.linalg.norm(x - xs) <= 0.1 * LEVELS[-1] * r0:  # past the last level: stop
+                                raise StopIteration
+
                         res = minimize(P, path[0], method=method, tol=tol, maxiter=maxiter, seed=seed,
-                                       callback=path.append)
+                                       callback=record)
                         err = np.array([np.linalg.norm(p - xs) for p in path]) / r0
                         t = np.asarray(res.history["time"])
                         alpha = min(P.alpha(p) for p in path) / data.n
