@@ -308,7 +308,7 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path):
 # ---------------------------------------------------------------- the registry
 def test_methods_come_from_the_registry_with_options_from_signatures():
     assert tuple(REGISTRY) == METHODS
-    assert set(options_of("sketch-newton")) == {"eps0", "delta", "C", "nonpositive", "score_reuse"}
+    assert set(options_of("sketch-newton")) == {"eps0", "delta", "C", "nonpositive", "score_reuse", "sampling"}
     assert options_of("newton") == {} and options_of("gd") == {}
     assert options_of("lbfgs") == {"memory": 20}
 
