@@ -87,7 +87,15 @@ addEventListener('load', async () => {
                   text: (el.getAttribute('alt') || el.textContent || '').trim().slice(0, 90)});
     }
   });
-  parent.postMessage({width: innerWidth, errors: window.__softresErrors, items,
+  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0
+                          && getComputedStyle(el).visibility !== 'hidden'; };
+  const search = [...document.querySelectorAll('.search-button-field, .search-button, form.bd-search input')]
+                   .filter(visible).length;
+  // Printed numbers a reader should never see: NaN, an infinite time, or a lone -1 standing for "none".
+  const sentinels = [...root.querySelectorAll('td, th, div.cell_output pre')]
+                      .map(el => el.textContent.trim())
+                      .filter(s => /\bnan\b|\binf\s*(ms|s)\b|^-1$/i.test(s)).map(s => s.slice(0, 80));
+  parent.postMessage({width: innerWidth, errors: window.__softresErrors, items, search, sentinels,
                       page: document.documentElement.scrollWidth,
                       measured: root.querySelectorAll(sel).length}, '*');
 });
@@ -169,3 +177,20 @@ def test_measurement_sees_overflow(tmp_path):
     got = measure_file(page)[WIDTHS["1280px"]]
     tags = sorted({(it["tag"], it["over"] > 100) for it in got["items"]})
     assert tags == [("div", True), ("pre", True), ("table", True)], got["items"]
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_one_search_box_and_no_sentinel_values(page):
+    """One visible search control per page at each width; no NaN or -1 placeholders in tables and outputs."""
+    for width, got in measure(page).items():
+        assert got["search"] == 1, f"{got['search']} visible search controls at {width} px"
+        assert got["sentinels"] == [], f"placeholder values at {width} px: {got['sentinels']}"
+
+
+def test_no_index_page_and_bibliography_labels_match_citations():
+    """No (empty) general index is built; bibliography labels are author-year like the citations."""
+    assert not (HTML / "genindex.html").exists() or "genindex" not in (HTML / "book" / "intro.html").read_text()
+    text = (HTML / "book" / "reproduce.html").read_text(encoding="utf-8")
+    labels = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>(.*?)<span', text)
+    assert labels, "no bibliography found on the reproduce page"
+    assert all(re.fullmatch(r"[^\W\d].*, (\d{4}[a-z]?|n\.d\.)", label) for label in labels), labels
