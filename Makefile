@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 # The execution cache keys on cell source only; this hash makes it depend on the package too.
-HASH_INPUTS := $(shell find softres -name '*.py' -o -name '*.toml' | sort) pyproject.toml constraints.txt
+HASH_INPUTS := $(shell find softres _ext _static -name "*.py" -o -name "*.toml" -o -name "*.css" | sort) pyproject.toml constraints.txt _config.yml
 
 NOTEBOOK_STAMP := $(VENV)/.notebook
 BOOK_ENV := env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data

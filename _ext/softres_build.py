@@ -8,6 +8,10 @@
 - The book has no live-code ("thebe") buttons: sphinx-thebe, which Jupyter Book always loads, is
   switched off, since it wrote its configuration script into every page twice (a ``SyntaxError``
   in the browser console of every page).
+- Each registered figure's image gets its caption from ``softres/figures.toml`` as alt text (what
+  the figure shows), instead of the image's file name.
+- The bibliography is labelled like the citations, author and year ("Song et al., 2023") rather than
+  pybtex's default alpha labels ("SWY23"): the ``authoryear`` pybtex style set in ``_config.yml``.
 """
 
 from __future__ import annotations
@@ -44,13 +48,22 @@ def _doctree_read(app, doctree):
 
 def _ipc_transport() -> None:
     """Start the execution kernels on IPC sockets (jupyter-cache passes no options to nbclient)."""
+    import os
+    import tempfile
+    import uuid
+
     import nbclient
     from jupyter_cache.executors import utils
     from jupyter_client import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _absolute_socket_path(self) -> str:
+            # the kernel runs in the chapter's folder: a relative socket path would not be found
+            return os.path.join(tempfile.gettempdir(), f"softres-kernel-{uuid.uuid4().hex[:12]}")
 
     utils.executenb = functools.partial(nbclient.execute, kernel_manager_class=IPCKernelManager)
 
@@ -62,10 +75,56 @@ def _drop_thebe(app) -> None:
                 app.disconnect(listener.id)
 
 
+def _figure_alt_text(app, doctree, docname):
+    from docutils import nodes
+
+    from softres.figures import registry
+
+    captions = {spec.label: spec.caption for spec in registry().values()}
+    for figure in doctree.findall(nodes.figure):
+        caption = next((captions[i] for i in figure["ids"] + figure["names"] if i in captions), None)
+        if caption is not None:
+            for image in figure.findall(nodes.image):
+                image["alt"] = caption
+
+
+def _register_author_year_style() -> None:
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.plain import Style as PlainStyle
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        """"Last", "First and Second" or "First et al.", then the year; a, b, ... where two agree."""
+
+        def format_labels(self, sorted_entries):
+            labels = []
+            for entry in sorted_entries:
+                people = entry.persons.get("author") or entry.persons.get("editor") or []
+                names = [" ".join(p.last_names) for p in people] or [entry.fields.get("organization", "Anon.")]
+                names = [n.replace("{", "").replace("}", "") for n in names]
+                who = (names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2
+                       else f"{names[0]} et al.")
+                labels.append(f"{who}, {entry.fields.get('year', 'n.d.')}")
+            for label in labels:
+                same = [i for i, other in enumerate(labels) if other == label]
+                if len(same) > 1:
+                    for k, i in enumerate(same):
+                        labels[i] = label + "abcdefghijklmnopqrstuvwxyz"[k]
+            yield from labels
+
+    class AuthorYearStyle(PlainStyle):
+        default_label_style = AuthorYearLabels
+        default_sorting_style = "author_year_title"
+
+    register_plugin("pybtex.style.formatting", "authoryear", AuthorYearStyle, force=True)
+
+
 def setup(app):
+    _register_author_year_style()
     app.setup_extension("sphinx_thebe")
     _drop_thebe(app)
     _ipc_transport()
     app.connect("source-read", _source_read)
     app.connect("doctree-read", _doctree_read)
+    app.connect("doctree-resolved", _figure_alt_text)
     return {"parallel_read_safe": False, "parallel_write_safe": True}

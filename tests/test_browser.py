@@ -87,7 +87,18 @@ addEventListener('load', async () => {
                   text: (el.getAttribute('alt') || el.textContent || '').trim().slice(0, 90)});
     }
   });
-  parent.postMessage({width: innerWidth, errors: window.__softresErrors, items,
+  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0
+                          && getComputedStyle(el).visibility !== 'hidden'; };
+  const search = [...document.querySelectorAll('.search-button-field, .search-button, form.bd-search input')]
+                   .filter(visible).length;
+  // Printed numbers a reader should never see: NaN, an infinite time, or a lone -1 standing for "none".
+  const sentinels = [...root.querySelectorAll('td, th, div.cell_output pre')]
+                      .map(el => el.textContent.trim())
+                      .filter(s => /\bnan\b|\binf\s*(ms|s)\b|^-1$/i.test(s)).map(s => s.slice(0, 80));
+  // Figures are drawn at twice the pixels they occupy on the page (sharp on high-resolution screens).
+  const blurry = [...root.querySelectorAll('figure img')].filter(img => img.naturalWidth < 1.9 * img.width)
+                   .map(img => `${img.naturalWidth} px file shown ${img.width} px wide`);
+  parent.postMessage({width: innerWidth, errors: window.__softresErrors, items, search, sentinels, blurry,
                       page: document.documentElement.scrollWidth,
                       measured: root.querySelectorAll(sel).length}, '*');
 });
@@ -169,3 +180,23 @@ def test_measurement_sees_overflow(tmp_path):
     got = measure_file(page)[WIDTHS["1280px"]]
     tags = sorted({(it["tag"], it["over"] > 100) for it in got["items"]})
     assert tags == [("div", True), ("pre", True), ("table", True)], got["items"]
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_one_search_box_sharp_figures_and_no_sentinel_values(page):
+    """Per page and width: one visible search control, 2x figure files, no NaN or -1 placeholders."""
+    for width, got in measure(page).items():
+        assert got["search"] == 1, f"{got['search']} visible search controls at {width} px"
+        assert got["sentinels"] == [], f"placeholder values at {width} px: {got['sentinels']}"
+        assert got["blurry"] == [], f"figures at less than twice their displayed size: {got['blurry']}"
+
+
+def test_no_index_page_and_bibliography_labels_match_citations():
+    """No (empty) general index is built; bibliography labels are author-year like the citations."""
+    assert not (HTML / "genindex.html").exists()
+    assert "genindex" not in (HTML / "book" / "intro.html").read_text(encoding="utf-8")
+    text = (HTML / "book" / "reproduce.html").read_text(encoding="utf-8")
+    labels = [re.sub(r"<[^>]+>", "", label) for label in
+              re.findall(r'<span class="label"><span class="fn-bracket">\[</span>(.*?)<span class="fn-bracket">', text)]
+    assert labels, "no bibliography found on the reproduce page"
+    assert all(re.fullmatch(r"[^\W\d].*, (\d{4}[a-z]?|n\.d\.)", label) for label in labels), labels
