@@ -97,7 +97,7 @@ def main() -> None:
         print(f"{n:>9} {kind:>10} | {r['grad'] / r['floor']:>10.2f} {r['hessp'] / r['floor']:>11.2f} "
               f"{r['hess'] / r['gram']:>9.2f} {r['dprod'] / r['hess']:>10.1f} | "
               f"{1e3 * r['floor']:>8.2f} {1e3 * r['grad']:>8.2f} {1e3 * r['gram']:>8.2f} {1e3 * r['hess']:>8.2f} | "
-              f"{1e3 * r['floor_csr']:>9.2f}")
+              + (f"{1e3 * r['floor_csr']:>9.2f}" if dens is not None else f"{'-':>9}"))  # dense: no CSR layout
 
 
 if __name__ == "__main__":

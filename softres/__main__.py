@@ -1,4 +1,4 @@
-"""Command line: ``python -m softres figures`` regenerates the book's figures outside the book.
+"""Command line: the book's figures (with their data), chapters as notebooks, the PDF and the archive.
 
 Examples::
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.add_argument("--chapter", help="only this chapter's figures (file name in book/ without .md)")
     fig.add_argument("--out", default="figures", help="output folder (default: ./figures)")
     sub.add_parser("list", help="list the figure registry")
-    chk = sub.add_parser("check-build", help="fail if a registered figure is missing from the built HTML")
+    chk = sub.add_parser("check-build", help="fail if a figure or its data link is missing from the built HTML")
     chk.add_argument("html_dir")
     nbk = sub.add_parser("notebook", help="execute chapters into plain .ipynb notebooks (figures and numbers shown)")
     nbk.add_argument("chapters", nargs="*", help="chapter names (file names in book/ without .md; default: all)")

@@ -18,7 +18,8 @@ __all__ = ["PRINT_CSS", "build", "chromium", "commit", "pdf", "release"]
 
 #: Print style added to the single-page book before it is printed: code cells and navigation omitted,
 #: headings kept with the text after them, figures and tables not split across pages, each chapter on
-#: a new page, long output lines wrapped, figure-data links spelled out (the archive holds the files).
+#: a new page, long output lines and wide tables wrapped to the page, figure-data links spelled out (the
+#: archive holds the files).
 PRINT_CSS = """
 @page { size: A4; margin: 16mm 14mm; }
 .cell_input, .tag_hide-input > .cell_input, details.hide, .bd-sidebar-primary, .bd-sidebar-secondary,
@@ -31,6 +32,10 @@ figure, .figure, table, .proof, .math-wrapper, mjx-container[display="true"] { b
 span[id^="document-"] + section { break-before: page; }
 pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }
 a.figure-data::after { content: " (" attr(href) " in the archive)"; }
+html { font-size: 13px; }
+.pst-scrollable-table-container, .table-wrapper, .cell_output, .output { overflow: visible !important; }
+table { width: 100% !important; max-width: 100% !important; font-size: 0.85em; table-layout: auto; }
+th, td { overflow-wrap: break-word; }
 """
 
 #: Names of the Chromium executable, as Debian (``apt install chromium``) and others install it.

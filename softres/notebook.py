@@ -32,6 +32,8 @@ from typing import Any
 __all__ = ["chapters", "export", "plain_markdown"]
 
 GLUE_PREFIX = "application/papermill.record/"
+#: Image types a glued figure may have, in order of preference, with their file extensions.
+IMAGE_TYPES = {"image/png": "png", "image/svg+xml": "svg", "image/jpeg": "jpg"}
 _FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*)$")
 _ROLE = re.compile(r"\{(?P<name>[\w:+-]+)\}`(?P<body>[^`]*)`")
 _TARGET = re.compile(r"^\((?P<label>[\w.:-]+)\)=\s*$")
@@ -259,13 +261,19 @@ def _rewrite(lines: list[str], ctx: _Context) -> list[str]:
         if name == "glue:figure":
             key = arg
             bundle = ctx.glue.get(key, {})
-            png = bundle.get("image/png")
-            if png is None:
-                raise KeyError(f"no glued figure {key!r} (as image/png) in the executed chapter")
-            ctx.attachments[f"{key}.png"] = {"image/png": png if isinstance(png, str) else base64.b64encode(png)}
+            mime = next((m for m in IMAGE_TYPES if m in bundle), None)
+            if mime is None:
+                raise KeyError(f"no glued figure {key!r} (as {' or '.join(IMAGE_TYPES)}) in the executed chapter")
+            image = bundle[mime]
+            if mime == "image/svg+xml" and isinstance(image, list):
+                image = "".join(image)
+            elif mime != "image/svg+xml" and not isinstance(image, str):
+                image = base64.b64encode(image).decode()
+            name = f"{key}.{IMAGE_TYPES[mime]}"
+            ctx.attachments[name] = {mime: image}
             alt = options.get("alt") or " ".join(inner).strip()[:200] or key
             alt = re.sub(r"[\[\]\n]", " ", alt)
-            out += [f"![{alt}](attachment:{key}.png)", ""]
+            out += [f"![{alt}](attachment:{name})", ""]
             if inner:
                 out += ["**Figure.** " + inner[0], *inner[1:]]
         elif name.startswith("prf:"):

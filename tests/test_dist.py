@@ -155,3 +155,18 @@ def test_built_pdf_has_every_figure_typeset_math_and_the_bibliography():
     single = (ROOT / "_build" / "singlehtml" / "book" / "intro.html")
     html = single.read_text() if single.is_file() else (ROOT / "_build" / "singlehtml" / "index.html").read_text()
     assert "Song" in html and 'id="references"' in html  # the bibliography is part of the printed page
+
+
+def test_benchmark_says_slower_when_softres_is_slower():
+    """The solver benchmark's last column: a ratio below one is "slower", never "0.5x faster"."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("bench_solvers", ROOT / "benchmarks" / "bench_solvers.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.speed_words(scipy_s=1.0, softres_s=2.0) == "2.0x slower"
+    assert bench.speed_words(scipy_s=3.0, softres_s=1.0) == "3.0x faster"
+    assert bench.speed_words(scipy_s=np.inf, softres_s=1.0) == "scipy did not reach x*"
+    assert bench.speed_words(scipy_s=1.0, softres_s=np.inf) == "softres did not reach x*"
