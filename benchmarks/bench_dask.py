@@ -114,7 +114,7 @@ def main() -> None:
     gib = 2.0**30
     try:
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=args.memory_limit,
-                                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
             sizes = [("big", args.n)] if args.numpy_n in (0, args.n) else [("numpy", args.numpy_n), ("big", args.n)]

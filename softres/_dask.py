@@ -91,7 +91,8 @@ def dask_client(address: str | None = None, **cluster_options: Any) -> distribut
         return distributed.default_client()
     except ValueError:
         pass
-    options = {"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None,
+    # dashboard on a free port: a second cluster on the machine (another on 8787) starts without a warning
+    options = {"n_workers": 2, "threads_per_worker": 1, "dashboard_address": ":0",
                "silence_logs": logging.ERROR} | cluster_options
     cluster = distributed.LocalCluster(**options)
     client = distributed.Client(cluster, set_as_default=True)

@@ -22,7 +22,7 @@ D_COLS = 6
 @pytest.fixture(scope="module")
 def client():
     """A small local cluster (threads: starts in a fraction of a second), closed after the module."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
         yield c
 
