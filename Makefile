@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 # The execution cache keys on cell source only; this hash makes it depend on the package too.
-HASH_INPUTS := $(shell find softres _ext _static -name "*.py" -o -name "*.toml" -o -name "*.css" | sort) pyproject.toml constraints.txt _config.yml
+HASH_INPUTS := $(shell find softres _static -name "*.py" -o -name "*.toml" -o -name "*.css" | sort) pyproject.toml constraints.txt _config.yml
 
 NOTEBOOK_STAMP := $(VENV)/.notebook
 BOOK_ENV := env -u MPLBACKEND SOFTRES_DATA_CACHE=$(CURDIR)/_build/.softres-data
@@ -48,9 +48,10 @@ book: $(STAMP) $(MATHJAX)
 	echo "$$hash" > _build/.softres-hash
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-# Opens every page of the built book in headless Chromium (Debian's chromium) and measures overflow.
+# Opens every page of the built book in headless Chromium (Debian's chromium) and measures overflow,
+# then checks the printed PDF (CI runs this after make book and make pdf).
 browser-test: $(STAMP)
-	SOFTRES_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py
+	SOFTRES_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_dist.py
 
 figures: $(STAMP)
 	$(BIN)/python -m softres figures --out figures
@@ -64,7 +65,7 @@ notebook: $(STAMP)
 # JupyterLab is heavy: installed into .venv only by this target. Chapters open as notebooks through
 # jupytext (saved back to the .md only, no .ipynb beside them; checkpoints go to _build/).
 $(NOTEBOOK_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,notebook]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,data,dask,notebook]"
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
 		> $(VENV)/share/jupyter/lab/settings/overrides.json

@@ -324,6 +324,30 @@ def _titles(book: Path, names: list[str]) -> dict[str, str]:
     return titles
 
 
+def kernel_manager_class() -> type:
+    """A Jupyter kernel manager whose kernel talks over local IPC sockets instead of TCP.
+
+    ipykernel warns, once per kernel, that TCP traffic is unencrypted; a kernel on this machine needs
+    no network. The socket path is absolute, as the kernel runs in the book's folder. Used by
+    :func:`export` and by the book's build (:mod:`softres.sphinxext`).
+    """
+    import os
+    import tempfile
+    import uuid
+
+    from jupyter_client import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _absolute_socket_path(self) -> str:
+            return os.path.join(tempfile.gettempdir(), f"softres-kernel-{uuid.uuid4().hex[:12]}")
+
+    return IPCKernelManager
+
+
 def export(chapter: str, out_dir: str | Path, *, book: str | Path | None = None, timeout: int = 900,
            data_cache: str | Path | None = None) -> Path:
     """Execute ``book/<chapter>.md`` and save it as ``out_dir/<chapter>.ipynb`` for a plain front end.
@@ -352,7 +376,7 @@ def export(chapter: str, out_dir: str | Path, *, book: str | Path | None = None,
         raise ValueError("out_dir must not be the book's source folder (the .ipynb would clash with the .md)")
     nb = jupytext.read(book / f"{chapter}.md")
     with _environment(None if data_cache is None else str(data_cache)):
-        nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout,
+        nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout, kernel_manager_class=kernel_manager_class(),
                                 resources={"metadata": {"path": str(book)}}).execute()
     ctx = _Context(glue_outputs(nb), _bib(book.parent / "references.bib"), _titles(book, names))
     for cell in nb.cells:
