@@ -482,14 +482,6 @@ class DaskProblem(Problem):
         pt = self._at(x)
         return unscale(pt.alpha_scaled, pt.m)
 
-    def in_domain(self, x: Any) -> bool:
-        """``True`` when ``α(x) > 0`` (above the rounding error of the sum)."""
-        try:
-            self._at(x)
-        except DomainError:
-            return False
-        return True
-
     def loss_exp(self, x: Any) -> float:
         """``L_exp(x) = ½‖c(x)‖²`` (Definition 1.4)."""
         return 0.5 * self._at(x).cc
