@@ -77,7 +77,7 @@ lab: $(NOTEBOOK_STAMP)
 		--ContentsManager.formats=md:myst --FileCheckpoints.checkpoint_dir=$(CURDIR)/_build/lab-checkpoints $(LAB_FLAGS)
 
 pdf: book
-	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder singlehtml --warningiserror --nitpick --keep-going
+	$(BOOK_ENV) $(BIN)/jupyter-book build . --builder singlehtml --quiet --warningiserror --nitpick --keep-going
 	$(BIN)/python -m softres pdf _build/singlehtml _build/pdf/softres.pdf
 
 dist: pdf

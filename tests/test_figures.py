@@ -138,3 +138,12 @@ def test_citation_cff_has_the_required_fields():
     assert pref["type"] == "article" and "ResNet and Softmax" in pref["title"]
     assert [a["family-names"] for a in pref["authors"]] == ["Song", "Wang", "Yin"]
     assert any(i["value"] == "arXiv:2309.13482" for i in pref["identifiers"])
+
+
+def test_markdown_table_by_column_transposes_cases_into_columns():
+    from softres.experiments._common import markdown_table
+
+    table = markdown_table(["data", "unit", "a", "b"], [["x", "u", 1.0, "p"], ["y", "v", 2.0, "q"]],
+                           fmt="{:.1f}", by_column=2).data.splitlines()
+    assert table[0] == "| quantity | x u | y v |"
+    assert table[2:] == ["| a | 1.0 | 2.0 |", "| b | p | q |"]

@@ -35,12 +35,22 @@ def loglog_slope(x, y) -> float:
     return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
-def markdown_table(headers: list[str], rows: list[list], fmt: str = "{:.2e}"):
-    """A Markdown table (rendered by Jupyter and by the book); floats formatted with ``fmt``."""
+def markdown_table(headers: list[str], rows: list[list], fmt: str = "{:.2e}", *, by_column: int = 0):
+    """A Markdown table (rendered by Jupyter and by the book); floats formatted with ``fmt``.
+
+    With ``by_column = k > 0`` the table is transposed: each row becomes a column headed by its first
+    ``k`` cells, and each remaining header a row. A few cases with many quantities then read as short
+    columns of numbers that fit the page, instead of a dozen narrow columns broken mid-word.
+    """
     from IPython.display import Markdown
 
     def cell(value) -> str:
         return fmt.format(value) if isinstance(value, float) else str(value)
+
+    if by_column:
+        columns = [" ".join(cell(v) for v in row[:by_column]) for row in rows]
+        rows = [[name] + [row[i] for row in rows] for i, name in enumerate(headers) if i >= by_column]
+        headers = ["quantity", *columns]
 
     lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
