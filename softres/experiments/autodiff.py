@@ -1,0 +1,509 @@
+"""softres against what a user would write without it: scipy.optimize with JAX derivatives (issue 14).
+
+Without softres, a user writes the loss of Definition 1.4 in JAX, takes ``jax.grad``,
+``jax.value_and_grad``, a jvp of the gradient (Hessian-vector product) and ``jax.hessian`` under
+``jax.jit`` in ``float64``, and hands them to :func:`scipy.optimize.minimize`. This module builds
+exactly that peer (:func:`jax_oracles`) and measures it side by side with softres in one run:
+
+* :func:`derivative_times`: softres' ``grad``, ``hessp``, ``hess`` against JAX's, interleaved and
+  best of ``repeat`` (compilation excluded: every jitted function is called once before timing);
+* :func:`solve_times`: time until ``‖x − x*‖ ≤ 1e-8`` (the first iterate within the target, seen
+  through the callback) for every softres method and for scipy's L-BFGS-B, trust-exact, Newton-CG
+  and trust-krylov with JAX's derivatives, and for softres the passes over ``A`` at that iterate;
+* :func:`grid` runs both over shapes and conditionings; :func:`table` formats its rows.
+
+JAX is an optional dependency (the ``bench`` group: ``pip install -e ".[bench]"``) and is imported
+only inside these functions, never by ``import softres``. ``benchmarks/bench_autodiff.py`` is the
+command line; the reproduce chapter shows a small grid.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+TARGET = 1e-8
+#: softres' methods and their options, as in ``benchmarks/bench_solvers.py`` ("sketch-newton+" rescales
+#: earlier leverage scores while the diagonal moves by at most 2x and keeps rows with B_diag + w² <= 0
+#: exactly, both beyond the paper's Algorithm 1); ``"auto"`` is added when softres registers it.
+SOFTRES: list[tuple[str, str, dict]] = [
+    ("newton", "newton", {}), ("sketch-newton", "sketch-newton", {"eps0": 0.5}),
+    ("sketch-newton+", "sketch-newton", {"eps0": 0.5, "score_reuse": 2.0, "nonpositive": "exact"}),
+    ("newton-cg", "newton-cg", {"eps0": 0.5, "score_reuse": 2.0}),
+    ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", "lbfgs", {})]
+#: scipy.optimize's methods given JAX's derivatives.
+SCIPY: tuple[str, ...] = ("L-BFGS-B", "trust-exact", "Newton-CG", "trust-krylov")
+#: The targets of issue 14 (displayed, never asserted: timings are noisy): best softres at least this
+#: many times faster than the best scipy+JAX method, well-conditioned and ill-conditioned cells.
+TARGETS = {"well": 2.0, "ill": 5.0}
+
+
+def softres_methods() -> list[tuple[str, str, dict]]:
+    """:data:`SOFTRES`, plus ``("auto", "auto", {})`` when ``"auto"`` is in ``softres.solvers.METHODS``."""
+    from softres import solvers
+
+    known = [run for run in SOFTRES if run[1] in solvers.METHODS]
+    return known + ([("auto", "auto", {})] if "auto" in solvers.METHODS else [])
+
+
+def _jax():
+    """JAX with 64-bit floats switched on (before anything is traced); a clear error if it is missing."""
+    try:
+        import jax
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError('the autodiff peer needs JAX: pip install -e ".[bench]"') from exc
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+@dataclass
+class JaxOracles:
+    """JAX's derivatives of ``L`` as scipy takes them (numpy in, float or ndarray out), all compiled.
+
+    ``fun``, ``jac``, ``fun_and_jac`` (``jax.value_and_grad``, for scipy's ``jac=True``), ``hessp``
+    (a jvp of the gradient) and ``hess`` (``jax.hessian``). ``peer`` names the form of ``A`` JAX
+    works on: ``"dense"``, or ``"BCOO"`` (``jax.experimental.sparse``) when that was the faster for a
+    sparse ``A``; ``peer_grad`` holds the gradient time of each candidate (seconds).
+    """
+
+    fun: Callable[[np.ndarray], float]
+    jac: Callable[[np.ndarray], np.ndarray]
+    fun_and_jac: Callable[[np.ndarray], tuple[float, np.ndarray]]
+    hessp: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    hess: Callable[[np.ndarray], np.ndarray]
+    peer: str
+    peer_grad: dict[str, float] = field(default_factory=dict)
+
+
+def _jax_loss(x, A, b, w):
+    """``L(x) = ½‖u/Σu − b‖² + ½‖w ∘ Ax‖²`` with ``u = exp(Ax) + Ax``, as a JAX user writes it."""
+    import jax.numpy as jnp
+
+    z = A @ x
+    u = jnp.exp(z) + z
+    r = u / jnp.sum(u) - b
+    wz = w * z
+    return 0.5 * (r @ r) + 0.5 * (wz @ wz)
+
+
+def _jax_hvp(x, s, A, b, w):
+    """``∇²L(x) s`` as forward-over-reverse: the jvp of ``jax.grad`` in the direction ``s``."""
+    import jax
+
+    return jax.jvp(lambda y: jax.grad(_jax_loss)(y, A, b, w), (x,), (s,))[1]
+
+
+_JIT: dict[str, Callable] = {}
+
+
+def _jitted() -> dict[str, Callable]:
+    """The jitted functions, made once per process: JAX then compiles once per shape and form of ``A``."""
+    if not _JIT:
+        jax = _jax()
+        _JIT.update(fun=jax.jit(_jax_loss), grad=jax.jit(jax.grad(_jax_loss)),
+                    value_and_grad=jax.jit(jax.value_and_grad(_jax_loss)), hvp=jax.jit(_jax_hvp),
+                    hess=jax.jit(jax.hessian(_jax_loss)))
+    return _JIT
+
+
+def _compiled(A: Any, b: np.ndarray, w: np.ndarray, x0: np.ndarray, name: str) -> JaxOracles:
+    """The oracles with ``A`` (dense array or BCOO) passed as an argument, each called once (compiled)."""
+    jax = _jax()
+    f = _jitted()
+    data = (A, jax.numpy.asarray(b), jax.numpy.asarray(w))
+
+    def fun_and_jac(x):
+        v, g = f["value_and_grad"](x, *data)
+        return float(v), np.array(g)
+
+    J = JaxOracles(fun=lambda x: float(f["fun"](x, *data)), jac=lambda x: np.array(f["grad"](x, *data)),
+                   fun_and_jac=fun_and_jac, hessp=lambda x, s: np.array(f["hvp"](x, s, *data)),
+                   hess=lambda x: np.array(f["hess"](x, *data)), peer=name)
+    J.fun(x0), J.jac(x0), J.fun_and_jac(x0), J.hessp(x0, x0), J.hess(x0)  # compile now, not inside a timing
+    return J
+
+
+def jax_oracles(P: Any, peer: str | None = None, repeat: int = 3) -> JaxOracles:
+    """JAX's jitted ``float64`` derivatives of ``P.loss`` (Definition 1.4 with the regulariser ``½‖W A x‖²``).
+
+    An independent implementation of softres' loss (no shared code): the reference the autodiff
+    peer is measured with, and a check of Lemmas 4.1 and 5.2 (``tests/test_autodiff.py``). Every
+    function is compiled before it is returned, so timings exclude compilation.
+
+    Parameters
+    ----------
+    P : softres.Problem
+        A problem with the paper's unit ``e^z + z`` (``unit="unified"``).
+    peer : {"dense", "BCOO"}, optional
+        The form of ``A`` for JAX. Default: dense for a dense ``A``; for a sparse ``A`` both are
+        built, their gradients timed (best of ``repeat``) and the faster kept.
+    repeat : int
+        Rounds of the gradient timing that chooses the sparse peer.
+
+    Returns
+    -------
+    JaxOracles
+    """
+    from softres.problem import Problem
+    from softres.units import UNIFIED
+
+    if not isinstance(P, Problem):
+        raise TypeError(f"P must be a softres.Problem, got {type(P).__name__}")
+    if P.unit != UNIFIED:
+        raise ValueError(f"jax_oracles writes the paper's unit e^z + z; P has unit={P.unit.name!r}")
+    if peer not in (None, "dense", "BCOO"):
+        raise ValueError(f"peer must be None, 'dense' or 'BCOO', got {peer!r}")
+    if peer == "BCOO" and not P.is_sparse:
+        raise ValueError("peer='BCOO' needs a sparse A")
+    jax = _jax()
+    x0 = np.zeros(P.d)
+    candidates = [peer] if peer else (["BCOO", "dense"] if P.is_sparse else ["dense"])
+    built: dict[str, JaxOracles] = {}
+    for name in candidates:
+        if name == "BCOO":
+            from jax.experimental import sparse
+
+            A = sparse.BCOO.from_scipy_sparse(P.A.tocoo())
+        else:
+            A = jax.numpy.asarray(P.A.toarray() if P.is_sparse else P.A)
+        built[name] = _compiled(A, P.b, P.w, x0, name)
+    times = {}
+    if len(built) > 1:
+        x = np.asarray(P.x_true) if getattr(P, "x_true", None) is not None else np.full(P.d, 0.1)
+        times = {name: float("inf") for name in built}
+        for _ in range(repeat):
+            for name, J in built.items():
+                t0 = time.perf_counter()
+                J.jac(x)
+                times[name] = min(times[name], time.perf_counter() - t0)
+    best = min(built, key=lambda name: times.get(name, 0.0))
+    J = built[best]
+    J.peer_grad = times
+    return J
+
+
+# ---------------------------------------------------------------------------------------------- derivatives
+def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]:
+    """Seconds per call of softres' and JAX's derivatives, interleaved, best of ``repeat``.
+
+    As ``benchmarks/bench_derivatives.py`` does: softres' ``grad`` alternates between two points, so
+    every call pays for ``A @ x`` as a new point does; ``hessp`` is timed at a point whose state is
+    cached (as inside a CG loop); ``hess`` at that point. JAX caches nothing: its ``jac``,
+    ``fun_and_jac``, ``hessp`` and ``hess`` are each a full evaluation (compiled beforehand).
+
+    Returns
+    -------
+    dict
+        ``softres grad``, ``softres hessp``, ``softres hess``, ``jax grad``, ``jax fun_and_grad``,
+        ``jax hessp``, ``jax hess``.
+    """
+    x = np.asarray(P.x_true) if getattr(P, "x_true", None) is not None else np.full(P.d, 0.1)
+    points = [x, x + 1e-12]
+    s = np.random.default_rng(1).standard_normal(P.d)
+    turn = [0]
+
+    def cold(fn):
+        def call():
+            turn[0] ^= 1
+            fn(points[turn[0]])
+        return call
+
+    def cached_hessp():
+        P.hessp(x, s)
+
+    calls = {"softres grad": cold(P.grad), "jax grad": cold(J.jac), "jax fun_and_grad": cold(J.fun_and_jac),
+             "softres hessp": cached_hessp, "jax hessp": lambda: J.hessp(x, s),
+             "softres hess": lambda: P.hess(x), "jax hess": lambda: J.hess(x)}
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(repeat):  # interleaved: machine noise hits every contender alike
+        for name, call in calls.items():
+            if name == "softres hessp":
+                P.hessp(x, s)  # the state at x (B_diag + W², the rank-two factors), computed once
+            t0 = time.perf_counter()
+            call()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+# ---------------------------------------------------------------------------------------------- solvers
+def optimum(P: Any) -> np.ndarray:
+    """``x*``: exact Newton to ``tol = 1e-14``, then two Newton steps polishing it to rounding level."""
+    import softres
+
+    x = softres.minimize(P, np.zeros(P.d), method="newton", tol=1e-14, maxiter=100).x
+    for _ in range(2):
+        x = x - np.linalg.solve(P.hess(x), P.grad(x))
+    return x
+
+
+class Clock:
+    """Callback recording the first iterate within :data:`TARGET` of ``x*`` (seconds, iterations, passes).
+
+    It ends the run there (``StopIteration``, which softres and scipy honour): what follows the hit
+    is not timed. It also ends a run that has not hit after ``budget`` seconds. ``passes`` reads
+    ``op.passes`` (softres' counter of passes over ``A``) at the hit, when ``op`` is given.
+    """
+
+    def __init__(self, xstar: np.ndarray, budget: float = np.inf, op: Any = None) -> None:
+        self.xstar, self.budget, self.op = xstar, budget, op
+        self.passes0 = op.passes if op is not None else 0
+        self.hit: dict | None = None
+        self.iters = 0
+        self.t0 = time.perf_counter()
+
+    def __call__(self, x, *args) -> None:
+        x = getattr(x, "x", x)  # trust-* callbacks may pass an OptimizeResult
+        t = time.perf_counter() - self.t0
+        self.iters += 1
+        if self.hit is None and np.linalg.norm(x - self.xstar) <= TARGET:
+            passes = self.op.passes - self.passes0 if self.op is not None else None
+            self.hit = {"seconds": t, "iterations": self.iters, "passes": passes}
+            raise StopIteration
+        if t > self.budget:
+            raise StopIteration
+
+
+def run_softres(P: Any, xstar: np.ndarray, method: str, opts: dict, budget: float = np.inf) -> dict | None:
+    """One softres run from ``x0 = 0`` (``tol = 1e-13``, ``maxiter = 300``, ``seed = 0``): the hit or ``None``."""
+    import softres
+
+    clock = Clock(xstar, budget, P.op)
+    softres.minimize(P, np.zeros(P.d), method=method, tol=1e-13, maxiter=300, seed=0, callback=clock, **opts)
+    return clock.hit
+
+
+def run_scipy(P: Any, J: JaxOracles, xstar: np.ndarray, method: str, budget: float = np.inf) -> dict | None:
+    """One scipy method with JAX's derivatives on ``c·L`` with ``c = n²``: the hit or ``None``.
+
+    The loss's curvature is of order ``1/n²`` (``f`` sums to one). scipy's Newton-CG treats a
+    curvature below ``3 eps`` as zero and stops (``success=True`` far from ``x*``), and the trust-region
+    methods start from a unit radius (trust-krylov then raises on a nan step); scaled to unit
+    curvature they work as intended (as in ``benchmarks/bench_solvers.py``). L-BFGS-B takes the fused
+    ``value_and_grad`` (``jac=True``); trust-exact JAX's Hessian, Newton-CG and trust-krylov its
+    Hessian-vector product.
+    """
+    import scipy.optimize as so
+
+    clock = Clock(xstar, budget)
+    c = float(P.n) ** 2
+    if method == "L-BFGS-B":
+        def fun(x):
+            v, g = J.fun_and_jac(x)
+            return c * v, c * g
+        kw: dict[str, Any] = {"jac": True}
+    else:
+        def fun(x):
+            return c * J.fun(x)
+        kw = {"jac": lambda x: c * J.jac(x)}
+    if method == "trust-exact":
+        kw["hess"] = lambda x: c * J.hess(x)
+    elif method in ("Newton-CG", "trust-krylov"):
+        kw["hessp"] = lambda x, s: c * J.hessp(x, s)
+    opts: dict[str, Any] = {"maxiter": 300}
+    opts |= {"xtol": 1e-14} if method == "Newton-CG" else {"gtol": 1e-30}
+    if method == "L-BFGS-B":
+        opts |= {"ftol": 0.0, "maxcor": 20}
+    try:
+        with warnings.catch_warnings():  # trust-region internals warn on their last, degenerate steps
+            warnings.simplefilter("ignore", RuntimeWarning)
+            so.minimize(fun, np.zeros(P.d), method=method, callback=clock, options=opts, **kw)
+    except (ValueError, FloatingPointError):  # a trial point outside the domain: no domain-aware line search
+        pass
+    return clock.hit
+
+
+def speed_words(other_s: float, softres_s: float) -> str:
+    """The best softres time against another in words: "2.0x faster" or "2.0x slower", never "0.5x faster"."""
+    if not np.isfinite(softres_s):
+        return "softres did not reach x*" if np.isfinite(other_s) else "neither reached x*"
+    if not np.isfinite(other_s):
+        return "scipy+JAX did not reach x*"
+    ratio = other_s / softres_s
+    return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+
+
+def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budget_factor: float = 30.0,
+                max_seconds: float = 300.0, progress: Callable[[], None] | None = None) -> list[dict]:
+    """Time to ``‖x − x*‖ ≤ 1e-8`` of every softres method and every scipy+JAX method, best of ``repeat``.
+
+    Round one runs every method; later rounds rerun only the contenders, those within 2x of their
+    side's best (as ``bench_solvers.py --repeat`` does), and each keeps its fastest round. A run is
+    stopped unreached after ``budget_factor`` times the best time of the cell so far (both sides;
+    at least one second) or ``max_seconds``: it could not be the best.
+
+    Returns
+    -------
+    list of dict
+        One per method: ``side`` ("softres" or "scipy+JAX"), ``method``, ``seconds``, ``iterations``
+        and ``passes`` (softres: passes over ``A`` until the hit; ``None`` for scipy), NaN/None where
+        the target was not reached.
+    """
+    runs = [("softres", label, method, opts) for label, method, opts in softres_methods()]
+    runs += [("scipy+JAX", m, m, {}) for m in SCIPY]
+    best: dict[tuple[str, str], dict | None] = {}
+
+    def side_best(side: str) -> float:
+        return min((h["seconds"] for (s, _), h in best.items() if s == side and h), default=np.inf)
+
+    for rnd in range(repeat):
+        for side, label, method, opts in runs:
+            key = (side, label)
+            if rnd > 0 and not (best.get(key) and best[key]["seconds"] <= 2 * side_best(side)):
+                continue
+            so_far = min(side_best("softres"), side_best("scipy+JAX"))
+            budget = min(max_seconds, max(1.0, budget_factor * so_far))
+            if side == "softres":
+                hit = run_softres(P, xstar, method, opts, budget)
+            else:
+                hit = run_scipy(P, J, xstar, method, budget)
+            if hit and (best.get(key) is None or hit["seconds"] < best[key]["seconds"]):
+                best[key] = hit
+            else:
+                best.setdefault(key, None)
+            if progress is not None:
+                progress()
+    out = []
+    for side, label, _, _ in runs:
+        h = best.get((side, label))
+        out.append({"side": side, "method": label, "seconds": h["seconds"] if h else float("nan"),
+                    "iterations": h["iterations"] if h else None, "passes": h["passes"] if h else None})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the grid
+def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repeat: int = 3, seed: int = 0,
+         w: float = 5.0, progress: Callable[[], None] | None = None) -> dict:
+    """One cell of the grid: derivative times and solve times on ``softres.random_problem(n, d, ...)``.
+
+    Returns a flat dict (see :func:`grid`) with the runs of every method under ``runs``.
+    """
+    import softres
+
+    P = softres.random_problem(n, d, seed=seed, density=density, w=w, col_range=col_range)
+    xstar = optimum(P)
+    t0 = time.perf_counter()
+    J = jax_oracles(P, repeat=repeat)
+    setup = time.perf_counter() - t0
+    der = derivative_times(P, J, repeat=repeat)
+    runs = solve_times(P, J, xstar, repeat=repeat, progress=progress)
+
+    def best_of_side(side: str) -> dict | None:
+        done = [r for r in runs if r["side"] == side and np.isfinite(r["seconds"])]
+        return min(done, key=lambda r: r["seconds"]) if done else None
+
+    bs, bj = best_of_side("softres"), best_of_side("scipy+JAX")
+    auto = next((r for r in runs if r["side"] == "softres" and r["method"] == "auto"), None)
+    t_s = bs["seconds"] if bs else np.inf
+    t_j = bj["seconds"] if bj else np.inf
+    t_auto = auto["seconds"] if auto and np.isfinite(auto["seconds"]) else np.inf
+    row = {
+        "n": n, "d": d, "col_range": col_range, "density": density, "A": "dense" if density is None else "sparse",
+        "seed": seed, "repeat": repeat, "w": w, "peer": J.peer, "peer_grad": dict(J.peer_grad),
+        "jax_setup_seconds": setup,
+        **{f"{k} seconds": v for k, v in der.items()},
+        "grad ratio": der["jax grad"] / der["softres grad"],
+        "hessp ratio": der["jax hessp"] / der["softres hessp"],
+        "hess ratio": der["jax hess"] / der["softres hess"],
+        "best softres": bs["method"] if bs else None, "best softres seconds": t_s,
+        "best softres passes": bs["passes"] if bs else None,
+        "best softres iterations": bs["iterations"] if bs else None,
+        "auto seconds": t_auto if auto else None, "auto / best softres": (t_auto / t_s) if auto else None,
+        "best scipy+JAX": bj["method"] if bj else None, "best scipy+JAX seconds": t_j,
+        "speedup": t_j / t_s if np.isfinite(t_s) else 0.0, "words": speed_words(t_j, t_s),
+        "target": TARGETS["ill" if col_range > 1 else "well"],
+        "runs": runs,
+    }
+    row["target met"] = bool(row["speedup"] >= row["target"])
+    del P, J
+    return row
+
+
+def grid(sizes=(10_000, 100_000, 1_000_000), col_ranges=(1.0, 100.0), densities=(None, 0.01), d: int = 100,
+         repeat: int = 3, seed: int = 0, progress: bool = False) -> list[dict]:
+    """softres against scipy+JAX on every ``n × col_range × density`` cell, one problem per cell.
+
+    Problems: ``softres.random_problem(n, d, seed=seed, density=density, w=5.0, col_range=col_range)``
+    (``col_range`` 1 is well-conditioned, 100 puts the column scales 100x apart); solvers start at
+    ``x0 = 0``; ``x*`` from polished exact Newton. Timings are wall clock on whatever the machine is
+    doing: noisy; best of ``repeat`` is the defence.
+
+    Returns
+    -------
+    list of dict
+        One per cell ("tidy": every field a scalar except ``peer_grad`` and ``runs``): ``n``, ``d``,
+        ``col_range``, ``density``, ``A``, ``seed``, ``repeat``, ``w``, ``peer`` (JAX's ``A``: "dense" or
+        "BCOO"), ``peer_grad``, ``jax_setup_seconds`` (building and compiling JAX's oracles, not in
+        any timing), the derivative times ``"<side> <derivative> seconds"``, ``grad ratio``,
+        ``hessp ratio``, ``hess ratio`` (JAX ÷ softres: above 1, softres is faster), ``best softres``
+        (method), ``best softres seconds``, ``best softres passes``, ``best softres iterations``,
+        ``auto seconds`` and ``auto / best softres`` (``None`` without ``"auto"``), ``best scipy+JAX``,
+        ``best scipy+JAX seconds``, ``speedup`` (best scipy+JAX ÷ best softres), ``words``, ``target``,
+        ``target met`` and ``runs`` (every method, :func:`solve_times`).
+    """
+    from tqdm import tqdm
+
+    cells = [(n, cr, dens) for n in sizes for cr in col_ranges for dens in densities]
+    per_cell = repeat * (len(softres_methods()) + len(SCIPY))
+    bar = tqdm(total=len(cells) * per_cell, desc="solver runs", disable=not progress)
+    rows = [cell(n, cr, dens, d=d, repeat=repeat, seed=seed, progress=bar.update) for n, cr, dens in cells]
+    bar.close()
+    return rows
+
+
+def _seconds(t: float | None) -> str:
+    if t is None or not np.isfinite(t):
+        return "-"
+    return f"{1e3 * t:.3g} ms" if t < 1 else f"{t:.3g} s"
+
+
+def table_rows(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """The headers and cells of :func:`table` (every word and number from ``rows``)."""
+    headers = ["n", "conditioning", "A", "best softres", "softres time", "softres passes over A", "auto time",
+               "auto ÷ best softres", "best scipy+JAX", "scipy+JAX time", "softres vs scipy+JAX", "issue 14 target",
+               "grad: JAX ÷ softres", "hessp: JAX ÷ softres", "hess: JAX ÷ softres"]
+    out = []
+    for r in rows:
+        auto = r["auto / best softres"]
+        kind = "dense" if r["density"] is None else f"sparse {r['density']:.0%} (JAX {r['peer']})"
+        cond = "well" if r["col_range"] == 1 else f"col_range {r['col_range']:g}"
+        met = "met" if r["target met"] else "not met"
+        out.append([f"{r['n']:,}", cond, kind, r["best softres"] or "-", _seconds(r["best softres seconds"]),
+                    "-" if r["best softres passes"] is None else str(r["best softres passes"]),
+                    _seconds(r["auto seconds"]), "-" if auto is None or not np.isfinite(auto) else f"{auto:.2f}",
+                    r["best scipy+JAX"] or "-", _seconds(r["best scipy+JAX seconds"]), r["words"],
+                    f"{r['target']:g}x: {met}", f"{r['grad ratio']:.2f}", f"{r['hessp ratio']:.2f}",
+                    f"{r['hess ratio']:.2f}"])
+    return headers, out
+
+
+def table(rows: list[dict], by_column: int = 3):
+    """The grid as a Markdown table; with ``by_column = 3`` one column per cell (``n``, conditioning, ``A``).
+
+    Per cell: the best softres method, its time to ``1e-8`` and its passes over ``A``; ``"auto"``'s
+    time and its ratio to the best softres method; the best scipy+JAX method and its time; softres
+    against it in words (chosen by :func:`speed_words`); issue 14's target and whether this run met
+    it; JAX's time ÷ softres' for ``grad``, ``hessp`` and ``hess`` (above 1: softres is faster).
+    """
+    from softres.experiments._common import markdown_table
+
+    headers, cells = table_rows(rows)
+    return markdown_table(headers, cells, by_column=by_column)
+
+
+def runs_table(rows: list[dict], by_column: int = 0):
+    """Every method's time to ``1e-8`` (and iterations) per cell, as a Markdown table."""
+    from softres.experiments._common import markdown_table
+
+    names = [f"{r['side']} {r['method']}" for r in rows[0]["runs"]]
+    cells = []
+    for r in rows:
+        kind = "dense" if r["density"] is None else "sparse"
+        cells.append([f"{r['n']:,}", f"{r['col_range']:g}", kind]
+                     + [f"{_seconds(x['seconds'])} ({x['iterations']})" if np.isfinite(x["seconds"]) else "-"
+                        for x in r["runs"]])
+    return markdown_table(["n", "col_range", "A", *names], cells, by_column=by_column)
