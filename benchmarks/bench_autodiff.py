@@ -40,13 +40,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds; after the first, only methods within 2x of their side's best run again")
     parser.add_argument("--quick", action="store_true", help="n = 1e4 only, one round")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit numpy's BLAS to this many threads (JAX's pool is not limited)")
     parser.add_argument("--json", help="also write the rows (autodiff.grid's output) to this JSON file")
     args = parser.parse_args()
     sizes, repeat = ([10_000], 1) if args.quick else (args.sizes, args.repeat)
     densities = (None,) if args.dense_only else (None, 0.01)
     t0 = time.perf_counter()
     rows = autodiff.grid(sizes=sizes, col_ranges=args.col_range, densities=densities, d=args.d, repeat=repeat,
-                         progress=True)
+                         blas_threads=args.blas_threads, progress=True)
     wall = time.perf_counter() - t0
     if args.json:
         with open(args.json, "w") as fh:

@@ -110,7 +110,7 @@ def test_clock_stops_at_the_budget():
 def test_speed_words():
     assert autodiff.speed_words(2.0, 1.0) == "2.0x faster"
     assert autodiff.speed_words(1.0, 2.0) == "2.0x slower"
-    assert autodiff.speed_words(np.inf, 1.0) == "scipy+JAX did not reach x*"
+    assert autodiff.speed_words(np.inf, 1.0) == "scipy+JAX did not reach x* within its budget"
     assert autodiff.speed_words(1.0, np.inf) == "softres did not reach x*"
 
 

@@ -322,19 +322,20 @@ def speed_words(other_s: float, softres_s: float) -> str:
     if not np.isfinite(softres_s):
         return "softres did not reach x*" if np.isfinite(other_s) else "neither reached x*"
     if not np.isfinite(other_s):
-        return "scipy+JAX did not reach x*"
+        return "scipy+JAX did not reach x* within its budget"
     ratio = other_s / softres_s
     return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
 
 
 def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budget_factor: float = 30.0,
-                max_seconds: float = 300.0, progress: Callable[[], None] | None = None) -> list[dict]:
+                min_budget: float = 1.0, max_seconds: float = 300.0,
+                progress: Callable[[], None] | None = None) -> list[dict]:
     """Time to ``‖x − x*‖ ≤ 1e-8`` of every softres method and every scipy+JAX method, best of ``repeat``.
 
     Round one runs every method; later rounds rerun only the contenders, those within 2x of their
     side's best (as ``bench_solvers.py --repeat`` does), and each keeps its fastest round. A run is
     stopped unreached after ``budget_factor`` times the best time of the cell so far (both sides;
-    at least one second) or ``max_seconds``: it could not be the best.
+    at least ``min_budget`` seconds) or ``max_seconds``: it could not be the best.
 
     Returns
     -------
@@ -354,9 +355,11 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
         for side, label, method, opts in runs:
             key = (side, label)
             if rnd > 0 and not (best.get(key) and best[key]["seconds"] <= 2 * side_best(side)):
+                if progress is not None:
+                    progress()
                 continue
             so_far = min(side_best("softres"), side_best("scipy+JAX"))
-            budget = min(max_seconds, max(1.0, budget_factor * so_far))
+            budget = min(max_seconds, max(min_budget, budget_factor * so_far))
             if side == "softres":
                 hit = run_softres(P, xstar, method, opts, budget)
             else:
@@ -377,10 +380,12 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
 
 # ---------------------------------------------------------------------------------------------- the grid
 def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repeat: int = 3, seed: int = 0,
-         w: float = 5.0, progress: Callable[[], None] | None = None) -> dict:
+         w: float = 5.0, budget_factor: float = 30.0, min_budget: float = 1.0,
+         progress: Callable[[], None] | None = None) -> dict:
     """One cell of the grid: derivative times and solve times on ``softres.random_problem(n, d, ...)``.
 
-    Returns a flat dict (see :func:`grid`) with the runs of every method under ``runs``.
+    Returns a flat dict (see :func:`grid`) with the runs of every method under ``runs``;
+    ``budget_factor`` and ``min_budget`` go to :func:`solve_times`.
     """
     import softres
 
@@ -390,7 +395,8 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
     J = jax_oracles(P, repeat=repeat)
     setup = time.perf_counter() - t0
     der = derivative_times(P, J, repeat=repeat)
-    runs = solve_times(P, J, xstar, repeat=repeat, progress=progress)
+    runs = solve_times(P, J, xstar, repeat=repeat, budget_factor=budget_factor, min_budget=min_budget,
+                       progress=progress)
 
     def best_of_side(side: str) -> dict | None:
         done = [r for r in runs if r["side"] == side and np.isfinite(r["seconds"])]
@@ -403,7 +409,8 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
     t_auto = auto["seconds"] if auto and np.isfinite(auto["seconds"]) else np.inf
     row = {
         "n": n, "d": d, "col_range": col_range, "density": density, "A": "dense" if density is None else "sparse",
-        "seed": seed, "repeat": repeat, "w": w, "peer": J.peer, "peer_grad": dict(J.peer_grad),
+        "seed": seed, "repeat": repeat, "w": w, "budget_factor": budget_factor, "peer": J.peer,
+        "peer_grad": dict(J.peer_grad),
         "jax_setup_seconds": setup,
         **{f"{k} seconds": v for k, v in der.items()},
         "grad ratio": der["jax grad"] / der["softres grad"],
@@ -424,13 +431,19 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
 
 
 def grid(sizes=(10_000, 100_000, 1_000_000), col_ranges=(1.0, 100.0), densities=(None, 0.01), d: int = 100,
-         repeat: int = 3, seed: int = 0, progress: bool = False) -> list[dict]:
+         repeat: int = 3, seed: int = 0, budget_factor: float = 30.0, min_budget: float = 1.0,
+         blas_threads: int | None = None, progress: bool = False) -> list[dict]:
     """softres against scipy+JAX on every ``n × col_range × density`` cell, one problem per cell.
 
     Problems: ``softres.random_problem(n, d, seed=seed, density=density, w=5.0, col_range=col_range)``
     (``col_range`` 1 is well-conditioned, 100 puts the column scales 100x apart); solvers start at
     ``x0 = 0``; ``x*`` from polished exact Newton. Timings are wall clock on whatever the machine is
-    doing: noisy; best of ``repeat`` is the defence.
+    doing: noisy; best of ``repeat`` is the defence. A run that has not reached ``x*`` after
+    ``budget_factor`` times the cell's best time so far (at least ``min_budget`` seconds) is stopped
+    (:func:`solve_times`): it could not be the best. ``blas_threads`` limits the threads of numpy's
+    BLAS (softres' products, and scipy's) for the whole grid (``threadpoolctl``; JAX's own thread pool
+    is not limited, so a limit handicaps softres): on a loaded machine a multi-threaded BLAS makes
+    small products many times slower.
 
     Returns
     -------
@@ -445,12 +458,15 @@ def grid(sizes=(10_000, 100_000, 1_000_000), col_ranges=(1.0, 100.0), densities=
         ``best scipy+JAX seconds``, ``speedup`` (best scipy+JAX ÷ best softres), ``words``, ``target``,
         ``target met`` and ``runs`` (every method, :func:`solve_times`).
     """
+    from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
     cells = [(n, cr, dens) for n in sizes for cr in col_ranges for dens in densities]
     per_cell = repeat * (len(softres_methods()) + len(SCIPY))
     bar = tqdm(total=len(cells) * per_cell, desc="solver runs", disable=not progress)
-    rows = [cell(n, cr, dens, d=d, repeat=repeat, seed=seed, progress=bar.update) for n, cr, dens in cells]
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        rows = [cell(n, cr, dens, d=d, repeat=repeat, seed=seed, budget_factor=budget_factor, min_budget=min_budget,
+                     progress=bar.update) for n, cr, dens in cells]
     bar.close()
     return rows
 
