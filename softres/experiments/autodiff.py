@@ -191,9 +191,10 @@ def jax_oracles(P: Any, peer: str | None = None, repeat: int = 3) -> JaxOracles:
 def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]:
     """Seconds per call of softres' and JAX's derivatives, interleaved, best of ``repeat``.
 
-    As ``benchmarks/bench_derivatives.py`` does: softres' ``grad`` alternates between two points, so
-    every call pays for ``A @ x`` as a new point does; ``hessp`` is timed at a point whose state is
-    cached (as inside a CG loop); ``hess`` at that point. JAX caches nothing: its ``jac``,
+    As ``benchmarks/bench_derivatives.py`` does: softres' ``grad`` alternates between two points (both
+    other than the point of ``hessp`` and ``hess``), so every call pays for ``A @ x`` as a new point
+    does; ``hessp`` is timed at a point whose state is cached (as inside a CG loop); ``hess`` at that
+    point. JAX caches nothing: its ``jac``,
     ``fun_and_jac``, ``hessp`` and ``hess`` are each a full evaluation (compiled beforehand).
 
     Returns
@@ -203,11 +204,12 @@ def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]
         ``jax hessp``, ``jax hess``.
     """
     x = np.asarray(P.x_true) if getattr(P, "x_true", None) is not None else np.full(P.d, 0.1)
-    points = [x, x + 1e-12]
+    points = [x + 1e-12, x - 1e-12]  # never x, where hessp and hess leave the state cached
     s = np.random.default_rng(1).standard_normal(P.d)
-    turn = [0]
 
-    def cold(fn):
+    def cold(fn):  # each alternates between the two points on its own
+        turn = [0]
+
         def call():
             turn[0] ^= 1
             fn(points[turn[0]])
