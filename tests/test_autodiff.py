@@ -93,7 +93,7 @@ def test_scipy_with_jax_reaches_the_optimum(method):
 def test_softres_run_counts_passes():
     P = problem()
     hit = autodiff.run_softres(P, autodiff.optimum(P), "newton", {})
-    assert hit is not None and hit["passes"] >= 2 * hit["iterations"]  # at least a gradient and a Hessian each
+    assert hit is not None and hit["passes"] >= hit["iterations"] >= 1  # every iteration reads A at least once
 
 
 def test_clock_stops_at_the_budget():
