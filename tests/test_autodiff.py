@@ -107,6 +107,20 @@ def test_clock_stops_at_the_budget():
     assert clock.hit["iterations"] == 1
 
 
+def test_a_stopped_scipy_side_bounds_the_speedup(monkeypatch):
+    """When every scipy+JAX run is stopped by the budget, the earliest stop over softres' best is a lower bound."""
+    def never(P, J, xstar, method, budget=np.inf, clock=None):
+        clock.stopped = 0.5 + autodiff.SCIPY.index(method)
+        return None
+
+    monkeypatch.setattr(autodiff, "run_scipy", never)
+    (r,) = autodiff.grid(sizes=(N,), col_ranges=(1.0,), densities=(None,), d=D, repeat=1)
+    assert r["best scipy+JAX"] is None and r["speedup is a lower bound"]
+    assert r["speedup"] == pytest.approx(0.5 / r["best softres seconds"])
+    assert r["words"] == f"over {r['speedup']:.1f}x faster"
+    assert r["target met"] is (True if r["speedup"] >= r["target"] else None)
+
+
 def test_speed_words():
     assert autodiff.speed_words(2.0, 1.0) == "2.0x faster"
     assert autodiff.speed_words(1.0, 2.0) == "2.0x slower"
@@ -126,9 +140,11 @@ def test_grid_rows_and_table():
             assert np.isfinite(r[key]) and r[key] > 0, key
         assert r["best softres"] in methods and r["best scipy+JAX"] in autodiff.SCIPY
         assert r["best softres passes"] >= r["best softres iterations"] >= 1
+        assert not r["speedup is a lower bound"]
         assert r["speedup"] == pytest.approx(r["best scipy+JAX seconds"] / r["best softres seconds"])
         assert r["words"].endswith("faster" if r["speedup"] >= 1 else "slower")
         assert r["target met"] == (r["speedup"] >= r["target"])
+        assert all(x["stopped"] is None for x in r["runs"] if np.isfinite(x["seconds"]))
         if "auto" in softres.solvers.METHODS:
             assert r["auto / best softres"] >= 1.0
         else:
