@@ -95,12 +95,16 @@ class _Counted:
 
     def __init__(self, problem: Any) -> None:
         self.problem, self.nfev, self.njev = problem, 0, 0
+        # Where the loss and the gradient come from one pass, every trial computes both: an accepted
+        # trial's gradient is then free, a rejected one costs no extra pass.
+        self.loss = problem.loss_and_grad if getattr(problem, "fused_loss_and_grad", False) else problem.loss
 
     def trial_loss(self, x: np.ndarray) -> float:
         """``L(x)``, or ``inf`` where ``x`` is outside the domain or something overflows (a rejected trial)."""
         self.nfev += 1
         try:
-            value = float(self.problem.loss(x))
+            value = self.loss(x)
+            value = float(value[0] if isinstance(value, tuple) else value)
         except ValueError:
             return math.inf
         return value if math.isfinite(value) else math.inf
@@ -186,7 +190,8 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
         try:
             try:
                 oracle.nfev += 1
-                f = float(problem.loss(x))
+                f = oracle.loss(x)
+                f = float(f[0] if isinstance(f, tuple) else f)
             except ValueError as exc:  # DomainError, or an overflow at x0
                 raise Stop(3, str(exc)) from None
             if not math.isfinite(f):
