@@ -225,6 +225,8 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
     message = STATUS[status] + (f": {reason}" if reason else "") + (f": {detail}" if detail else "")
     if shifts:
         message += f" ({shifts} iteration(s) shifted an indefinite Hessian to make it positive definite)"
+    if getattr(method, "choice", None):
+        message += f" (auto chose {method.choice!r}: {method.reason})"
     if kept:
         message += f" ({kept} iteration(s) kept rows with B_diag + w² < 0 exactly instead of sampling them)"
     nhev = getattr(method, "nhev", 0)

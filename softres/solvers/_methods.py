@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from softres._linalg import safe_norm
+from softres._linalg import MatrixOperator, safe_norm
 from softres._validate import check_int
-from softres.sketch import NonPositiveDiagonalError, SketchedHessian
+from softres.sketch import NonPositiveDiagonalError, SketchedHessian, condition_estimate
 from softres.solvers._common import Method, Stop, chol_solve, pd_factor
 
 __all__ = ["GD", "LBFGS", "Newton", "NewtonCG", "SketchLBFGS", "SketchNewton"]
@@ -236,8 +236,8 @@ class SketchLBFGS(LBFGS):
 
     The usual scaling ``sᵀy/yᵀy · I`` leaves a Hessian whose spectrum follows the column scales of ``A``
     to be learnt pair by pair; started from the sketched Hessian (accurate to ``1 ± ε₀`` at ``x₀``,
-    Lemma A.8) the pairs only learn how the Hessian moves along the path. Two passes over ``A`` per
-    iteration after the first.
+    Lemma A.8) the pairs only learn how the Hessian moves along the path. One pass over a dense ``A``
+    per iteration after the first (two over a sparse one).
     """
 
     name = "sketch-lbfgs"
@@ -257,3 +257,67 @@ class SketchLBFGS(LBFGS):
             self.factor = self._sketched.sketched_factor(x)
             self.nhev = self._sketched.nhev
         return chol_solve(self.factor, q)
+
+
+#: κ̂(A) (:func:`softres.sketch.condition_estimate`) at or below which ``"auto"`` takes L-BFGS for a dense ``A``.
+AUTO_KAPPA = 10.0
+
+
+def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
+    """The method ``"auto"`` runs on ``problem``, and why: ``(name, reason)``.
+
+    * sparse ``A`` (few nonzeros per row): ``"newton"``: its Gram product costs about ``nnz(A)`` times
+      the nonzeros per row, little more than a pass, and it converges in a few iterations whatever the
+      conditioning;
+    * ``A`` not held in this process (a Dask array): ``"newton"``: the fewest passes over ``A``;
+    * dense ``A`` with ``κ̂(A) ≤`` :data:`AUTO_KAPPA`: ``"lbfgs"``, one pass over ``A`` per iteration
+      (:meth:`softres.Problem.loss_and_grad`) against Newton's pass plus an ``n d²`` Gram product;
+    * dense ``A`` otherwise: ``"newton"``, whose iterations do not grow with the conditioning.
+
+    ``κ̂`` costs one pass over a dense ``A``. The threshold is ours, set from the benchmark grid
+    (``benchmarks/bench_autodiff.py``: ``κ(A)`` about 1.2 and 100 there).
+    """
+    op = getattr(problem, "op", None)
+    if not isinstance(op, MatrixOperator):
+        return "newton", "A is not in this process's memory: exact Newton makes the fewest passes"
+    if op.is_sparse:
+        return "newton", "sparse A: the Hessian's Gram product costs about one pass"
+    kappa = condition_estimate(op, rng)
+    if kappa <= AUTO_KAPPA:
+        return "lbfgs", f"dense A with estimated condition number {kappa:.3g} <= {AUTO_KAPPA:g}"
+    return "newton", f"dense A with estimated condition number {kappa:.3g} > {AUTO_KAPPA:g}"
+
+
+class Auto(Method):
+    """The method :func:`choose_method` picks from the problem's shape, sparsity and conditioning (beyond the paper).
+
+    Chooses at the first step (so that the estimate's pass is counted in the run, and a run that
+    starts at the optimum makes none) and delegates every step to that method, which the result's
+    ``message`` names.
+    """
+
+    name = "auto"
+    default_maxiter = 1000
+    randomised = True  # the conditioning estimate draws a sketch
+
+    def __init__(self, problem: Any, rng: np.random.Generator) -> None:
+        super().__init__(problem, rng)
+        self.inner: Method | None = None
+        self.choice, self.reason = "", ""
+
+    @property
+    def nhev(self) -> int:
+        return getattr(self.inner, "nhev", 0)
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        if self.inner is None:
+            self.choice, self.reason = choose_method(self.problem, self.rng)
+            self.inner = _CHOICES[self.choice](self.problem, self.rng)
+        self.inner.info = self.info
+        return self.inner.direction(x, g)
+
+    def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
+        self.inner.accepted(s, y)
+
+
+_CHOICES: dict[str, type[Method]] = {"newton": Newton, "lbfgs": LBFGS}
