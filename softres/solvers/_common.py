@@ -199,8 +199,9 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
             g, gnorm = oracle.grad(x)
             target = max(gtol, tol * gnorm)
             record(f, gnorm, 0.0, 0.0)
+            floor = _RoundingFloor(problem)
             for k in range(maxiter + 1):
-                reason = _converged(problem, x, f, gnorm, target, gtol)
+                reason = _converged(x, f, gnorm, target, gtol, floor)
                 if reason:
                     status = 0
                     break
@@ -235,7 +236,27 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
                           status=status, message=message, method=method.name, history=hist)
 
 
-def _converged(problem: Any, x: np.ndarray, f: float, gnorm: float, target: float, gtol: float) -> str:
+class _RoundingFloor:
+    """The gradient's rounding error (``problem.grad_error``, ``O(n)`` work), evaluated only when it may matter.
+
+    While ``‖∇L‖`` is more than ``1e3`` times the last value computed, that value is reused for up to
+    ``refresh`` iterations: the rounding error moves with ``f`` and ``v/α``, slowly along a run.
+    """
+
+    def __init__(self, problem: Any, refresh: int = 8) -> None:
+        self.fun = getattr(problem, "grad_error", None)
+        self.value, self.age, self.refresh = math.nan, 0, refresh
+
+    def __call__(self, x: np.ndarray, gnorm: float) -> float:
+        if self.fun is None:
+            return 0.0
+        self.age += 1
+        if not (gnorm > 1e3 * self.value and self.age <= self.refresh):  # nan compares False: compute
+            self.value, self.age = self.fun(x), 0
+        return self.value
+
+
+def _converged(x: np.ndarray, f: float, gnorm: float, target: float, gtol: float, floor: _RoundingFloor) -> str:
     """Why the run may stop at ``x`` (empty when it may not); :class:`Stop` for a gradient that vanished.
 
     A gradient that is exactly zero in float64 while ``L(x) > 0`` comes from saturation (the
@@ -247,7 +268,7 @@ def _converged(problem: Any, x: np.ndarray, f: float, gnorm: float, target: floa
                       "by symmetry; start elsewhere")
     if gnorm <= target:
         return f"|grad L(x)| = {gnorm:.3g} <= " + ("gtol" if target == gtol else "tol * |grad L(x0)|")
-    floor = problem.grad_error(x) if hasattr(problem, "grad_error") else 0.0
+    floor = floor(x, gnorm)
     if math.isfinite(floor) and gnorm <= floor:
         return f"|grad L(x)| = {gnorm:.3g} is at its rounding error ({floor:.3g}): zero to working precision"
     return ""
