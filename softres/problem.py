@@ -200,14 +200,19 @@ class Problem:
         terms combined are those whose sizes :meth:`grad_error` bounds. For sparse ``A`` (whose
         products are cheap next to the work on ``n``-vectors) the two passes of :meth:`loss` and :meth:`grad`.
         """
-        if self.fused_loss_and_grad:
-            x = as_vector(x, self.d, "x")
-            st = getattr(self._local, "state", None)
-            if st is None or not np.array_equal(st.x, x):
-                st = self._fused_state(x)
-            if st.grad is not None:
-                return self._loss(st), st.grad.copy()
+        st = self._at_fused(x)
+        if st is not None and st.grad is not None:
+            return self._loss(st), st.grad.copy()
         return self.loss(x), self.grad(x)
+
+    def _at_fused(self, x: Any) -> State | None:
+        """The state at ``x``; at a new point of a dense ``A`` from the one-pass :meth:`_fused_state`. ``None``
+        for a sparse or distributed ``A``."""
+        if not self.fused_loss_and_grad:
+            return None
+        x = as_vector(x, self.d, "x")
+        st = getattr(self._local, "state", None)
+        return st if st is not None and np.array_equal(st.x, x) else self._fused_state(x)
 
     def _fused_state(self, x: np.ndarray) -> State:
         """The state at ``x`` with ``∇L(x)`` and ``AᵀU``, from one pass over a dense ``A``.
@@ -281,9 +286,9 @@ class Problem:
         """Gradient ``∇L(x) = α⁻¹ Aᵀ(v ∘ r) + Aᵀ W² A x`` with ``r = c − <c, f>`` (Lemma 4.1).
 
         One product with ``A`` (shared with the loss through the cache) and one with ``Aᵀ``:
-        ``O(nnz(A))``.
+        ``O(nnz(A))``. At a new point of a dense ``A`` both in one pass over ``A`` (:meth:`loss_and_grad`).
         """
-        st = self._at(x)
+        st = self._at_fused(x) or self._at(x)  # a dense A at a new point: one pass (see loss_and_grad)
         if st.grad is not None:
             return st.grad.copy()
         y = np.multiply(st.v_hat, st.r, out=st.buf.y)
@@ -377,12 +382,37 @@ class Problem:
         """
         st = self._at(x)
         s = as_vector(s, self.d, "s")
+        if self.fused_loss_and_grad:
+            return self._hessp_fused(st, s)
         t = self.op.matvec(s, "s")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in rmatvec's check
             vt, pt = t @ st.U
             y = np.multiply(st.D(self.w2), t, out=st.buf.y)
             y += np.matmul(st.U, np.array([st.ff * vt - pt, -vt]), out=st.buf.tmp)  # + B_rank (As)
         return self.op.rmatvec(y)
+
+    def _hessp_fused(self, st: State, s: np.ndarray) -> np.ndarray:
+        """``hessp`` in one pass over a dense ``A`` (two passes the first time at a point, for ``AᵀU``).
+
+        ``Aᵀ(D ∘ As + U c)`` with ``c = (‖f‖² Uᵀ_1 As − Uᵀ_2 As, −Uᵀ_1 As)`` a pair of sums over all rows:
+        ``Aᵀ(D ∘ As)`` and ``UᵀAs`` are accumulated block by block (:meth:`MatrixOperator.fused`), and
+        ``(AᵀU) c`` added at the end with ``AᵀU`` kept in the state.
+        """
+        if st.AtU is None:
+            st.AtU = self.op.rmatvec(st.U)
+        D, U, sums = st.D(self.w2), st.U, np.zeros(2)
+
+        def local(tb: np.ndarray, sl: slice, G: np.ndarray) -> np.ndarray:
+            sums[:] += tb @ U[sl]
+            return (D[sl] * tb)[None, :]
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, G = self.op.fused(s, local, 1, name="s")
+            vt, pt = sums
+            out = G[0] + st.AtU @ np.array([st.ff * vt - pt, -vt])
+        if not np.isfinite(out).all():
+            raise ValueError("the result overflows float64 (A.T @ y is not finite)")
+        return out
 
     def hess(self, x: Any) -> np.ndarray:
         """Hessian ``∇²L(x) = Aᵀ(B_diag(x) + W²)A + Aᵀ B_rank(x) A`` as a ``d × d`` array (Lemma 5.2).

@@ -321,7 +321,12 @@ def test_loss_and_grad_in_one_pass_match_independent_derivatives(small_blocks, s
     fun = lambda t: naive_loss(A, b, wv, t)  # noqa: E731
     close(loss, naive_loss(A, b, wv, x))
     close(grad, complex_step_jacobian(fun, x))
-    close(P.hess(x), hyperdual_hessian(fun, x), floor=term_scale(A, x))  # its rank-two part from the same pass
+    H_ref = hyperdual_hessian(fun, x)
+    close(P.hess(x), H_ref, floor=term_scale(A, x))  # its rank-two part from the same pass
+    s = rng.standard_normal(d)
+    close(P.hessp(x, s), H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum())  # one pass, blocks of two rows
+    Q = Problem(A, b, w)
+    close(Q.grad(x), grad, rtol=1e-13)  # the gradient alone at a new point: the same pass
 
 
 @pytest.mark.parametrize("top", [30.0, 710.0, 1e4])
@@ -351,6 +356,8 @@ def test_loss_and_grad_in_one_pass_for_every_unit(small_blocks, unit):
     assert loss == pytest.approx(Q.loss(x), rel=1e-14)
     close(grad, Q.grad(x), rtol=1e-12)
     close(P.hess(x), Q.hess(x), rtol=1e-12)
+    s = rng.standard_normal(3)
+    close(P.hessp(x, s), Q.hessp(x, s), rtol=1e-12)
 
 
 def test_loss_and_grad_passes():
@@ -364,6 +371,14 @@ def test_loss_and_grad_passes():
     assert P.op.passes - start == 1
     P.hess(x)
     assert P.op.passes - start == 2
+    P.hessp(x, np.ones(6))
+    assert P.op.passes - start == 3  # AᵀU kept from the pass: A s and Aᵀ(...) in one more
+    Q = Problem(P.A, P.b, P.w)
+    Q.loss(x)
+    start = Q.op.passes
+    Q.hessp(x, np.ones(6))
+    Q.hessp(x, np.zeros(6))
+    assert Q.op.passes - start == 3  # AᵀU once, then one pass per product
     grad[0] += 1.0  # a copy: the cached gradient is unchanged
     assert not np.array_equal(P.grad(x), grad)
     S = Problem(sp.csr_array(P.A), P.b, P.w)
