@@ -84,8 +84,8 @@ class SketchNewton(_Sketched):
 class NewtonCG(_Sketched):
     """Inexact Newton (beyond the paper; Nocedal & Wright, Algorithm 7.1): CG on ``∇²L(x) p = −∇L(x)``.
 
-    Each CG iteration is one ``hessp`` (one pass over a dense ``A``, two over a sparse one). The sketched Hessian preconditions
-    CG and is reused while CG converges in at most ``refresh_cg`` iterations. The forcing term is
+    Each CG iteration is one ``hessp`` (one pass over a dense ``A``, two over a sparse one). The sketched
+    Hessian preconditions CG and is reused while CG converges in at most ``refresh_cg`` iterations. The forcing term is
     ``min(0.5, √(‖g‖/‖g₀‖))`` (superlinear convergence).
     """
 
