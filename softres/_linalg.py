@@ -3,7 +3,9 @@
 Every computation in softres that reads all of ``A`` (``Ax``, ``Aᵀy``, the weighted Gram product
 ``AᵀDA``, the sketch's ``SA`` and its Johnson–Lindenstrauss product) goes through one
 :class:`MatrixOperator`, which counts it. Passes over ``A`` are the cost that transfers across
-machines: at large ``n`` each one is bound by memory bandwidth. The count is kept per thread, so
+machines: at large ``n`` each one is bound by memory bandwidth. A pass is one read of ``A`` from
+memory: :meth:`MatrixOperator.fused` reads each block of rows twice, the second time from cache, and
+counts one. The count is kept per thread, so
 two threads sharing a :class:`~softres.Problem` each see their own.
 """
 
