@@ -219,3 +219,30 @@ def test_auto_chooses_by_sparsity_and_conditioning_and_reaches_newtons_optimum(d
     assert np.linalg.norm(res.x - ref.x) <= 1e-6 * np.linalg.norm(ref.x)
     warm = minimize(P, ref.x, method="auto", seed=0)
     assert warm.success and warm.nit <= 1
+
+
+def test_lbfgs_direction_equals_the_two_loop_recursion():
+    """The compact form (Byrd, Nocedal, Schnabel 1994) against Nocedal & Wright's Algorithm 7.4, written here."""
+    from softres.solvers._methods import LBFGS
+
+    rng = np.random.default_rng(0)
+    d, memory = 7, 5
+    method = LBFGS(softres.random_problem(50, d, seed=0), rng, memory=memory)
+    method.scale = 0.3
+    pairs = []
+    for _ in range(9):
+        s = rng.standard_normal(d)
+        y = s + 0.8 * rng.standard_normal(d)  # some pairs have sᵀy < 0 and are skipped
+        method.accepted(s, y)
+        if s @ y > 0:
+            pairs = [*pairs, (s, y, 1.0 / (s @ y))][-memory:]
+        g = rng.standard_normal(d)
+        q, coeffs = g.copy(), []
+        for s_, y_, rho in reversed(pairs):
+            coeffs.append(rho * (s_ @ q))
+            q -= coeffs[-1] * y_
+        r = q * ((pairs[-1][0] @ pairs[-1][1]) / (pairs[-1][1] @ pairs[-1][1])) if pairs else 0.3 * q
+        for (s_, y_, rho), a in zip(pairs, reversed(coeffs), strict=True):
+            r += (a - rho * (y_ @ r)) * s_
+        close = np.abs(method.direction(np.zeros(d), g) + r).max() <= 1e-12 * np.abs(r).max()
+        assert close
