@@ -63,6 +63,13 @@ def generate(path: Path, n: int, d: int, chunk: int, seed: int) -> None:
     f = softres.Problem(A, da.zeros(n, chunks=chunk)).f(x_true)
     b = f + da.random.default_rng(seed + 2).standard_normal(n, chunks=chunk) * (NOISE / n)
     da.to_npy_stack(path / "b", b)
+    (path / "complete").write_text(f"{n} {d} {chunk} {seed}\n")
+
+
+def stored(path: Path, n: int, d: int, chunk: int, seed: int) -> bool:
+    """Whether ``path`` holds a problem of these sizes and seed written to the end by :func:`generate`."""
+    marker = path / "complete"
+    return marker.exists() and marker.read_text().split() == [str(n), str(d), str(chunk), str(seed)]
 
 
 def read_floor(A: da.Array, client: distributed.Client, repeat: int = 2) -> float:
@@ -106,7 +113,13 @@ def main() -> None:
     parser.add_argument("--maxiter", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="where to write the problem (default: a temporary folder, removed)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the problem in --dir after the run (a later run with the same sizes reuses it)")
+    parser.add_argument("--generate-only", action="store_true", help="write the problem to --dir and stop")
     args = parser.parse_args()
+    if (args.keep or args.generate_only) and args.dir is None:
+        parser.error("--keep and --generate-only need --dir")
+    args.keep = args.keep or args.generate_only
     if args.numpy_n is None:
         args.numpy_n = args.n
     root = Path(args.dir or tempfile.mkdtemp(prefix="softres-dask-"))
@@ -121,12 +134,17 @@ def main() -> None:
             for label, n in sizes:
                 path = root / label
                 t0 = time.perf_counter()
-                generate(path, n, args.d, args.chunk, args.seed)
+                reused = stored(path, n, args.d, args.chunk, args.seed)
+                if not reused:
+                    generate(path, n, args.d, args.chunk, args.seed)
                 size = n * args.d * 8
                 print(f"[{label}] n = {n:.3g}, d = {args.d}: A is {size / gib:.2f} GiB on disk in blocks of "
-                      f"{args.chunk} rows ({args.chunk * args.d * 8 / 2**20:.0f} MiB); written in "
-                      f"{time.perf_counter() - t0:.0f} s. Workers: {args.workers} x {args.memory_limit} "
+                      f"{args.chunk} rows ({args.chunk * args.d * 8 / 2**20:.0f} MiB); "
+                      + ("reused from an earlier run" if reused else f"written in {time.perf_counter() - t0:.0f} s")
+                      + f". Workers: {args.workers} x {args.memory_limit} "
                       f"({limit / gib:.2f} GiB together: A is {size / limit:.1f}x that)", flush=True)
+                if args.generate_only:
+                    continue
                 client.restart()
                 A = da.from_npy_stack(path / "A", mmap_mode=None)
                 b = da.from_npy_stack(path / "b", mmap_mode=None)
@@ -157,7 +175,8 @@ def main() -> None:
                               f"(numpy {r['per_iter']:.2f} s, A in this process's memory); "
                               f"max relative difference of x: {dx:.1e}", flush=True)
                     del P
-                shutil.rmtree(path)
+                if not args.keep:
+                    shutil.rmtree(path)
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -109,8 +109,28 @@ def _close_local() -> None:
 
 
 # ---------------------------------------------------------------------- per-block kernels (run on workers)
+_WORKER = threading.local()  # per worker thread: work arrays reused from task to task
+
+
+def _buffers(n: int) -> Buffers:
+    """Work arrays of ``n`` rows for this worker thread, reused by the tasks that run on it.
+
+    Fresh arrays would cost a page fault per page on first touch in every task (a State needs about
+    ten ``n``-vectors); kept for the two block sizes last used, they cost ``O(chunk)`` memory per thread.
+    """
+    kept = getattr(_WORKER, "buffers", None)
+    if kept is None:
+        kept = _WORKER.buffers = {}
+    buf = kept.get(n)
+    if buf is None:
+        if len(kept) >= 2:
+            kept.pop(next(iter(kept)))
+        buf = kept[n] = Buffers(n)
+    return buf
+
+
 def _block_state(z: np.ndarray, b: np.ndarray, unit: Any, tot: tuple) -> State:
-    return State(None, z, b, Buffers(z.size), unit, block=tot)
+    return State(None, z, b, _buffers(z.size), unit, block=tot)
 
 
 def _k_matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -127,25 +147,53 @@ def _k_scale(z: np.ndarray, unit: Any) -> tuple[bool, float, float, float]:
     """The block's finiteness, own shift ``m_k``, ``Σ φ(z) e^{−m_k}`` and ``Σ |φ(z)| e^{−m_k}``."""
     if not np.isfinite(z).all():
         return False, 0.0, 0.0, 0.0
-    phi, dphi, ddphi = np.empty(z.size), np.empty(z.size), np.empty(z.size)
-    m, _ = unit.evaluate(z, phi, dphi, ddphi)
+    buf = _buffers(z.size)
+    phi = buf.f
+    m, _ = unit.evaluate(z, phi, buf.v_hat, buf.e)
     with np.errstate(over="ignore", invalid="ignore"):
         return True, m, float(phi.sum()), float(np.abs(phi).sum())
 
 
-def _k_sums(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, m: float, alpha_scaled: float) -> np.ndarray:
-    """Partial ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` of one block."""
+def _k_total(scales: list, n: int) -> tuple[bool, float, float, float]:
+    """The blocks' :func:`_k_scale` combined: all finite, the shift ``m = max m_k``, ``α̃`` and ``Σ|φ(z)| e^{−m}``."""
+    if not all(s[0] for s in scales):
+        return False, 0.0, 0.0, 0.0
+    m = max(s[1] for s in scales)
+    with np.errstate(over="ignore", invalid="ignore"):
+        alpha_scaled = sum(s[2] * math.exp(s[1] - m) for s in scales)
+        abs_sum = sum(s[3] * math.exp(s[1] - m) for s in scales)
+    return True, m, alpha_scaled, abs_sum
+
+
+def _k_sums(z: np.ndarray, b: np.ndarray, w: Any, total: tuple, unit: Any) -> np.ndarray:
+    """Partial ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` of one block (zeros outside the domain)."""
+    ok, m, alpha_scaled, abs_sum = total
+    if not (ok and alpha_scaled > 4.0 * np.finfo(float).eps * abs_sum):  # the driver raises
+        return np.zeros(4)
     st = _block_state(z, b, unit, (m, alpha_scaled, None, None))
     with np.errstate(over="ignore", invalid="ignore"):
-        wz = w * z
-        return np.array([st.cf, st.ff, float(st.c @ st.c), float(np.sum(wz * wz))])
+        wz = np.multiply(w, z, out=st.buf.tmp)
+        return np.array([st.cf, st.ff, float(st.c @ st.c), float(wz @ wz)])
+
+
+def _w2z(st: State, z: np.ndarray, w: Any, absolute: bool = False) -> np.ndarray:
+    """``w² ∘ z`` (or ``w² ∘ |z|``) in the state's spare work array."""
+    out = st.buf.tmp
+    with np.errstate(over="ignore", invalid="ignore"):
+        if absolute:
+            np.abs(z, out=out)
+        else:
+            np.copyto(out, z)
+        out *= w
+        out *= w
+    return out
 
 
 def _rhs(st: State, z: np.ndarray, w: Any) -> np.ndarray:
-    """``y = v/α ∘ r + w² z``, the gradient's ``Aᵀy`` (Lemma 4.1)."""
-    y = st.v_hat * st.r
+    """``y = v/α ∘ r + w² z``, the gradient's ``Aᵀy`` (Lemma 4.1), in the state's work array ``y``."""
+    y = np.multiply(st.v_hat, st.r, out=st.buf.y)
     with np.errstate(over="ignore", invalid="ignore"):
-        y += (w * w) * z
+        y += _w2z(st, z, w)
     return y
 
 
@@ -153,7 +201,8 @@ def _k_grad(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot:
     """``A_kᵀ y_k`` and, from the same state, ``‖t_k‖²`` of :meth:`softres.Problem.grad_error`."""
     st = _block_state(z, b, unit, tot)
     with np.errstate(over="ignore", invalid="ignore"):
-        return _rhs(st, z, w) @ A, _grad_error_terms(st, z, b, w)
+        g = _rhs(st, z, w) @ A
+    return g, _grad_error_terms(st, z, b, w)
 
 
 def _k_grad_error(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -> float:
@@ -161,12 +210,13 @@ def _k_grad_error(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -
 
 
 def _grad_error_terms(st: State, z: np.ndarray, b: np.ndarray, w: Any) -> float:
-    """``‖t‖²`` of :meth:`softres.Problem.grad_error` on one block."""
-    t = np.abs(st.f) + np.abs(b)
+    """``‖t‖²`` of :meth:`softres.Problem.grad_error` on one block (overwrites the work array ``y``)."""
+    t = np.abs(st.f, out=st.buf.y)
+    t += np.abs(b, out=st.buf.tmp)
     t += abs(st.cf)
     t *= st.v_hat
     with np.errstate(over="ignore", invalid="ignore"):
-        t += (w * w) * np.abs(z)
+        t += _w2z(st, z, w, absolute=True)
         return float(t @ t)
 
 
@@ -184,13 +234,13 @@ def _k_hessp(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot
     """``Aᵀ(D ∘ As)``, ``Uᵀ(As)`` and (``with_rank2``) ``UᵀA`` of one block."""
     st = _block_state(z, b, unit, tot)
     with np.errstate(over="ignore", invalid="ignore"):
-        t = A @ s
-        U = st.U
-        return (st.D(w * w) * t) @ A, t @ U, (U.T @ A if with_rank2 else None)
+        U, D = st.U, st.D(w * w)  # before t: they use the work array tmp
+        t = np.matmul(A, s, out=st.buf.tmp)
+        return np.multiply(D, t, out=st.buf.y) @ A, t @ U, (U.T @ A if with_rank2 else None)
 
 
-def _k_countsketch(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, rows: int,
-                   seed: int) -> np.ndarray:
+def _k_countsketch(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, seed: int, unit: Any, tot: tuple,
+                   rows: int) -> np.ndarray:
     """``S_k D₊^{1/2} A_k``: a CountSketch with ``rows`` buckets of one block (as :func:`leverage_scores`)."""
     st = _block_state(z, b, unit, tot)
     D = st.D(w * w)
@@ -214,8 +264,8 @@ def _k_gram(A: np.ndarray) -> np.ndarray:
     return blocked_gram(A, np.ones(A.shape[0]))
 
 
-def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, proj: np.ndarray | None,
-              scale: float, s: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, seed: int, unit: Any, tot: tuple,
+              proj: np.ndarray | None, scale: float, s: int, d: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Lemma A.8 on one block: leverage scores, independent sampling, the sampled Gram, and ``UᵀA``.
 
     ``proj`` is ``R⁻¹G`` of :func:`softres.sketch.jl_projection`, or ``L⁻ᵀ`` of ``AᵀA = LLᵀ`` (with
@@ -270,15 +320,29 @@ class DaskOperator:
         self.A = A.astype(np.float64) if A.dtype != np.float64 else A
         self.n, self.d = int(n), int(d)
         self.row_chunks = tuple(int(c) for c in A.chunks[0])
-        self.blocks = list(self.A.to_delayed().ravel())
         self.client = client if client is not None else dask_client()
         self._local = threading.local()
+        self.blocks = _sources(self.A, self.client)
+        self.homes = self._homes(self.blocks)
         # One read of A on construction (not counted, as numpy's finiteness check is not): finite, and ‖A‖_F.
-        finite, norms = zip(*self.client.gather(self.client.compute(
-            [dask.delayed(_k_frobenius, nout=2)(A_k) for A_k in self.blocks])), strict=True)
+        finite, norms = zip(*self.client.gather(self.map(_k_frobenius, self.blocks)), strict=True)
         if not all(finite):
             raise ValueError(f"{name} must contain only finite values (no nan or inf)")
         self.frobenius = safe_norm(np.array(norms))  #: ``‖A‖_F``, for rounding-error estimates
+
+    def _homes(self, blocks: list) -> list[str]:
+        """The worker of each block: where a persisted block is, else contiguous runs of blocks per worker."""
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
+            raise RuntimeError("the Dask cluster has no workers")
+        homes = [workers[k * len(workers) // len(blocks)] for k in range(len(blocks))]
+        held = [blk for blk in blocks if isinstance(blk, distributed.Future)]
+        if held:
+            who = self.client.who_has(held)
+            for k, blk in enumerate(blocks):
+                if isinstance(blk, distributed.Future) and who.get(blk.key):
+                    homes[k] = sorted(who[blk.key])[0]
+        return homes
 
     def __repr__(self) -> str:
         return f"DaskOperator(n={self.n}, d={self.d}, blocks={len(self.blocks)})"
@@ -293,39 +357,49 @@ class DaskOperator:
         self._local.passes = self.passes + 1
 
     # ------------------------------------------------------------------ running tasks
-    def run_pass(self, task: Any, *per_block: list, count: bool = True, keep: bool = False) -> Any:
-        """One pass over ``A``: ``task(A_k, *args_k)`` (a ``dask.delayed`` result) for every block ``k``.
+    def map(self, fn: Any, *per_block: list, **constants: Any) -> list:
+        """``fn(*args_k, **constants)`` for every block ``k``, as one task on the block's home worker.
 
-        ``per_block`` are lists (one entry per block: futures or arrays). The results are gathered
+        Futures, and blocks of Dask arrays from :func:`_sources`, among the arguments are resolved on that
+        worker: a block of ``A`` is loaded (read from disk, or found in memory) inside the task itself, and
+        ``n``-vector blocks kept by earlier tasks (``z``, ``b``) are already there, so nothing moves
+        between workers. Returns the futures (results stay on the workers until gathered).
+        """
+        submit = self.client.submit
+        return [submit(_call, fn, *args, workers=[home], allow_other_workers=False, pure=False, **constants)
+                for home, *args in zip(self.homes, *per_block, strict=True)]
+
+    def run_pass(self, fn: Any, *per_block: list, count: bool = True, keep: bool = False, **constants: Any) -> Any:
+        """One pass over ``A``: ``fn(A_k, *args_k, **constants)`` for every block ``k`` (see :meth:`map`).
+
+        ``per_block`` are lists (one entry per block: futures, arrays or numbers). The results are gathered
         (``keep=False``; each must be small) and summed when they are arrays or numbers, or returned as
         futures that stay on the workers (``keep=True``).
         """
         if count:
             self._count()
-        tasks = [task(A_k, *args) for A_k, *args in zip(self.blocks, *per_block, strict=True)]
-        futures = self.client.compute(tasks)
+        futures = self.map(fn, self.blocks, *per_block, **constants)
         return futures if keep else _sum(self.client.gather(futures))
 
     def run_rows(self, fn: Any, *per_block: list, **constants: Any) -> list:
         """``fn(*args_k, **constants)`` for every block, on the kept ``n``-vector blocks (not a pass over ``A``)."""
-        futures = self.client.map(fn, *per_block, **constants, pure=False)
-        return self.client.gather(futures)
+        return self.client.gather(self.map(fn, *per_block, **constants))
 
     def to_blocks(self, v: Any, name: str) -> list:
-        """An ``n``-vector (numpy or Dask) as futures of blocks aligned with ``A``'s rows, kept on the workers."""
+        """An ``n``-vector (numpy or Dask) as futures of blocks aligned with ``A``'s rows, kept on their workers."""
         from softres._validate import is_dask_array
 
         if is_dask_array(v):
             if v.ndim != 1 or v.shape[0] != self.n:
                 raise ValueError(f"{name} must be a 1-D array of length {self.n}, got shape {v.shape}")
-            parts = list(v.astype(np.float64).rechunk((self.row_chunks,)).to_delayed().ravel())
-            futures = self.client.compute(parts)
-            if not all(self.client.gather(self.client.map(_finite, futures, pure=False))):
+            futures = self.map(_as_float, _sources(v.astype(np.float64).rechunk((self.row_chunks,)), self.client))
+            if not all(self.run_rows(_finite, futures)):
                 raise ValueError(f"{name} must contain only finite values (no nan or inf)")
             return futures
         v = as_vector(v, self.n, name, copy=True)
         bounds = np.cumsum((0, *self.row_chunks))
-        return self.client.scatter([v[lo:hi] for lo, hi in itertools.pairwise(bounds)])
+        return [self.client.scatter(v[lo:hi], workers=[home], broadcast=False)
+                for (lo, hi), home in zip(itertools.pairwise(bounds), self.homes, strict=True)]
 
     # ------------------------------------------------------------------ the MatrixOperator interface
     def matvec(self, x: Any, name: str = "x") -> Any:
@@ -336,16 +410,14 @@ class DaskOperator:
 
     def rmatvec(self, y: Any) -> np.ndarray:
         """``A.T @ y`` (a ``d``-vector) for an ``n``-vector ``y`` (numpy or Dask): one pass, per-block partial sums."""
-        blocks = self.to_blocks(y, "y")
-        out = self.run_pass(lambda A_k, y_k: dask.delayed(_k_rmatvec)(A_k, y_k), blocks)
+        out = self.run_pass(_k_rmatvec, self.to_blocks(y, "y"))
         if not np.isfinite(out).all():
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return out
 
     def gram(self, D: Any) -> np.ndarray:
         """``Aᵀ diag(D) A`` (``d × d``) as a sum of per-block ``d × d`` Gram matrices: one pass."""
-        blocks = self.to_blocks(D, "D")
-        return self.run_pass(lambda A_k, D_k: dask.delayed(blocked_gram)(A_k, D_k), blocks)
+        return self.run_pass(blocked_gram, self.to_blocks(D, "D"))
 
     def sketch(self, S: Any) -> np.ndarray:
         raise NotImplementedError("a Dask A is sketched block by block: use softres.sketch.SketchedHessian(problem) "
@@ -356,6 +428,62 @@ class DaskOperator:
 
 def _finite(v: np.ndarray) -> bool:
     return bool(np.isfinite(v).all())
+
+
+def _as_float(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, dtype=float)
+
+
+class _Graph:
+    """One block of a lazy Dask array: its own (culled, optimised) task graph, run inside the task that uses it."""
+
+    __slots__ = ("graph", "key")
+
+    def __init__(self, graph: dict, key: Any) -> None:
+        self.graph, self.key = graph, key
+
+    def __reduce__(self) -> tuple:
+        return _Graph, (self.graph, self.key)
+
+    def load(self) -> np.ndarray:
+        return dask.get(self.graph, self.key)
+
+
+def _sources(X: Any, client: distributed.Client) -> list:
+    """The row blocks of a Dask array as task arguments: futures where it is persisted, else :class:`_Graph` objects.
+
+    A lazy block (e.g. ``from_npy_stack``) is thus read by the task that computes with it, on that task's
+    worker, and dropped when the task ends: a pass holds one block of ``A`` per running task. An array built
+    on results held by the cluster (its graph alone cannot compute it) is persisted first.
+    """
+    from dask._task_spec import convert_legacy_graph
+
+    graph = X.__dask_graph__()
+    keys = [k[0] if isinstance(k, list) else k for k in X.__dask_keys__()]
+    held = [graph.get(key) for key in keys]
+    if all(isinstance(f, distributed.Future) for f in held):
+        return held
+    out, converted = [], {}
+    for blk in X.to_delayed(optimize_graph=True).ravel():
+        if id(blk.dask) not in converted:  # the blocks usually share one graph
+            converted[id(blk.dask)] = convert_legacy_graph(dict(blk.dask))
+        full = converted[id(blk.dask)]
+        own, todo = {}, [blk.key]
+        while todo:  # the tasks this block needs (to_delayed's graphs hold every block)
+            key = todo.pop()
+            if key in own:
+                continue
+            if key not in full:  # a result held by the cluster
+                return _sources(client.persist(X), client)
+            own[key] = full[key]
+            todo.extend(full[key].dependencies)
+        out.append(_Graph(own, blk.key))
+    return out
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on a worker with every :class:`_Graph` argument loaded."""
+    return fn(*(a.load() if isinstance(a, _Graph) else a for a in args), **kwargs)
 
 
 def _k_rmatvec(A: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -448,22 +576,21 @@ class DaskProblem(Problem):
             return pt
         self._local.point = None
         op = self.op
-        # One pass: the blocks of z = Ax stay on the workers; each block's shift and sums come back with them.
+        # One pass and one round trip: every block computes z_k = A_k x (kept on its worker) and its own
+        # shift and partial sum of φ(z); one task combines those into m and α̃; every block then adds up
+        # its <c, f>, ‖f‖², ‖c‖², ‖W z‖² with them. The driver waits once, for the scalars.
         op._count()
-        zs = [dask.delayed(_k_matvec)(A_k, x) for A_k in op.blocks]
-        futures = op.client.compute(zs + [dask.delayed(_k_scale)(z_k, self.unit) for z_k in zs])
-        z, scales = futures[:len(zs)], op.client.gather(futures[len(zs):])
-        if not all(s[0] for s in scales):
+        z = op.run_pass(_k_matvec, keep=True, count=False, x=x)
+        scales = op.map(_k_scale, z, unit=self.unit)
+        total = op.client.submit(_k_total, scales, n=self.n, pure=False)
+        sums = op.map(_k_sums, z, self._b, self._w, [total] * len(z), unit=self.unit)
+        (ok, m, alpha_scaled, abs_sum), *sums = op.client.gather([total, *sums])
+        if not ok:
             raise ValueError("x is too large: A @ x is not finite in float64")
-        m = max(s[1] for s in scales)
-        with np.errstate(over="ignore", invalid="ignore"):
-            alpha_scaled = sum(s[2] * math.exp(s[1] - m) for s in scales)
-            abs_sum = sum(s[3] * math.exp(s[1] - m) for s in scales)
         tol = 4.0 * self.n * np.finfo(float).eps
         if not alpha_scaled > tol * abs_sum:
             raise DomainError(unscale(alpha_scaled, m))
-        cf, ff, cc, wz2 = np.sum(op.run_rows(_k_sums, z, self._b, self._w, unit=self.unit, m=m,
-                                             alpha_scaled=alpha_scaled), axis=0)
+        cf, ff, cc, wz2 = np.sum(sums, axis=0)
         pt = _Point()
         pt.x, pt.z, pt.m, pt.alpha_scaled = x.copy(), z, m, alpha_scaled
         pt.cf, pt.ff, pt.cc, pt.reg = float(cf), float(ff), float(cc), 0.5 * float(wz2)
@@ -499,8 +626,7 @@ class DaskProblem(Problem):
         """``∇L(x) = Aᵀ(v/α ∘ r + w² Ax)`` (Lemma 4.1): one pass (plus one at a new ``x``)."""
         pt = self._at(x)
         unit, tot = self.unit, pt.tot
-        g, pt.tt = self.op.run_pass(lambda A_k, z, b, w: dask.delayed(_k_grad, nout=2)(A_k, z, b, w, unit, tot),
-                                    *self._args(pt))
+        g, pt.tt = self.op.run_pass(_k_grad, *self._args(pt), unit=unit, tot=tot)
         if not np.isfinite(g).all():
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return g
@@ -523,8 +649,7 @@ class DaskProblem(Problem):
     def _hessian(self, x: Any, exp_only: bool) -> np.ndarray:
         pt = self._at(x)
         unit, tot = self.unit, pt.tot
-        G, AtU = self.op.run_pass(lambda A_k, z, b, w: dask.delayed(_k_hess, nout=2)(A_k, z, b, w, unit, tot, exp_only),
-                                  *self._args(pt))
+        G, AtU = self.op.run_pass(_k_hess, *self._args(pt), unit=unit, tot=tot, exp_only=exp_only)
         with np.errstate(over="ignore", invalid="ignore"):
             G = G + self._rank2_of(pt, AtU)
         if not np.isfinite(G).all():
@@ -548,9 +673,8 @@ class DaskProblem(Problem):
 
     def _AtU(self, pt: _Point) -> np.ndarray:
         unit, tot = self.unit, pt.tot
-        _, _, AtU = self.op.run_pass(
-            lambda A_k, z, b, w: dask.delayed(_k_hessp, nout=3)(A_k, z, b, w, unit, tot, np.zeros(self.d), True),
-            *self._args(pt))
+        _, _, AtU = self.op.run_pass(_k_hessp, *self._args(pt), unit=unit, tot=tot, s=np.zeros(self.d),
+                                     with_rank2=True)
         return AtU
 
     def hessp(self, x: Any, s: Any) -> np.ndarray:
@@ -558,8 +682,7 @@ class DaskProblem(Problem):
         pt = self._at(x)
         s = as_vector(s, self.d, "s")
         unit, tot, first = self.unit, pt.tot, pt.rank2 is None
-        Dt, tU, AtU = self.op.run_pass(
-            lambda A_k, z, b, w: dask.delayed(_k_hessp, nout=3)(A_k, z, b, w, unit, tot, s, first), *self._args(pt))
+        Dt, tU, AtU = self.op.run_pass(_k_hessp, *self._args(pt), unit=unit, tot=tot, s=s, with_rank2=first)
         if first:
             pt.rank2 = AtU
         a, q = pt.rank2
@@ -596,15 +719,11 @@ class DaskProblem(Problem):
         elif s < n:
             rows = min(n, 8 * d)
             seeds = list(rng.integers(0, 2**63, size=nblocks))
-            SM = self.op.run_pass(
-                lambda A_k, z, b, w, seed: dask.delayed(_k_countsketch)(A_k, z, b, w, unit, tot, rows, seed),
-                *self._args(pt), seeds)
+            SM = self.op.run_pass(_k_countsketch, *self._args(pt), seeds, unit=unit, tot=tot, rows=rows)
             proj, fresh = jl_projection(SM, jl_dimension(n), rng), True
         seeds = list(rng.integers(0, 2**63, size=nblocks))
-        G, AtU, picked, exact = self.op.run_pass(
-            lambda A_k, z, b, w, seed: dask.delayed(_k_sample, nout=4)(A_k, z, b, w, unit, tot, proj, scale, s, d,
-                                                                        seed),
-            *self._args(pt), seeds)
+        G, AtU, picked, exact = self.op.run_pass(_k_sample, *self._args(pt), seeds, unit=unit, tot=tot, proj=proj,
+                                                 scale=scale, s=s, d=d)
         with np.errstate(over="ignore", invalid="ignore"):
             H = G + self._rank2_of(pt, AtU)
         if not np.isfinite(H).all():
@@ -619,7 +738,7 @@ class DaskProblem(Problem):
         """
         op = self.op
         if not hasattr(op, "_gram_inv"):
-            G0 = op.run_pass(lambda A_k: dask.delayed(_k_gram)(A_k))
+            G0 = op.run_pass(_k_gram)
             try:
                 op._gram_inv = np.linalg.inv(np.linalg.cholesky(G0)).T
             except np.linalg.LinAlgError:
