@@ -121,12 +121,34 @@ def _buffers(n: int) -> Buffers:
     kept = getattr(_WORKER, "buffers", None)
     if kept is None:
         kept = _WORKER.buffers = {}
+        _reuse_freed_memory()
     buf = kept.get(n)
     if buf is None:
         if len(kept) >= 2:
             kept.pop(next(iter(kept)))
         buf = kept[n] = Buffers(n)
     return buf
+
+
+def _reuse_freed_memory() -> None:
+    """Let this worker process's ``malloc`` reuse freed blocks of up to 64 MiB instead of unmapping them.
+
+    ``distributed``'s nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set, which also freezes glibc's
+    threshold for serving an allocation by ``mmap`` at 128 KiB: every temporary of a block (a megabyte
+    of scaled rows in :func:`softres._linalg.blocked_gram`, ...) is then mapped afresh and page-faulted
+    on first touch, which doubled the CPU time of a Hessian block here. Only on glibc; elsewhere nothing.
+    """
+    if getattr(_reuse_freed_memory, "done", False):
+        return
+    _reuse_freed_memory.done = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 2**20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 * 2**20)  # M_TRIM_THRESHOLD: keep up to this much free memory at the heap's top
+    except (OSError, AttributeError):
+        pass
 
 
 def _block_state(z: np.ndarray, b: np.ndarray, unit: Any, tot: tuple) -> State:
@@ -385,17 +407,23 @@ class DaskOperator:
         """``fn(*args_k, **constants)`` for every block, on the kept ``n``-vector blocks (not a pass over ``A``)."""
         return self.client.gather(self.map(fn, *per_block, **constants))
 
-    def to_blocks(self, v: Any, name: str) -> list:
-        """An ``n``-vector (numpy or Dask) as futures of blocks aligned with ``A``'s rows, kept on their workers."""
+    def to_blocks(self, v: Any, name: str, lazy: bool = False) -> list:
+        """An ``n``-vector (numpy or Dask) as blocks aligned with ``A``'s rows: futures kept on their workers.
+
+        ``lazy=True``: a lazy Dask ``v`` (e.g. read from disk) stays lazy instead, each block loaded by the
+        tasks that use it as ``A``'s blocks are (memory for a block at a time, not ``n/workers`` floats).
+        """
         from softres._validate import is_dask_array
 
         if is_dask_array(v):
             if v.ndim != 1 or v.shape[0] != self.n:
                 raise ValueError(f"{name} must be a 1-D array of length {self.n}, got shape {v.shape}")
-            futures = self.map(_as_float, _sources(v.astype(np.float64).rechunk((self.row_chunks,)), self.client))
-            if not all(self.run_rows(_finite, futures)):
+            blocks = _sources(v.astype(np.float64).rechunk((self.row_chunks,)), self.client)
+            if not (lazy and all(isinstance(blk, _Graph) for blk in blocks)):
+                blocks = self.map(_as_float, blocks)
+            if not all(self.run_rows(_finite, blocks)):
                 raise ValueError(f"{name} must contain only finite values (no nan or inf)")
-            return futures
+            return blocks
         v = as_vector(v, self.n, name, copy=True)
         bounds = np.cumsum((0, *self.row_chunks))
         return [self.client.scatter(v[lo:hi], workers=[home], broadcast=False)
@@ -537,7 +565,7 @@ class DaskProblem(Problem):
         self.op = DaskOperator(A, "A")
         self.A = self.op.A
         self.n, self.d = self.op.n, self.op.d
-        self._b = self.op.to_blocks(b, "b")
+        self._b = self.op.to_blocks(b, "b", lazy=True)
         if w is None or np.ndim(w) == 0:
             w = 0.0 if w is None else check_real(w, "w")
             if not math.isfinite(w * w):
@@ -545,7 +573,7 @@ class DaskProblem(Problem):
             self._w: list = [w] * len(self.op.blocks)
             self._regularised = w != 0.0
         else:
-            self._w = self.op.to_blocks(w, "w")
+            self._w = self.op.to_blocks(w, "w", lazy=True)
             self._regularised = True
         self._local = threading.local()
 
@@ -554,18 +582,18 @@ class DaskProblem(Problem):
 
     @property
     def b(self) -> Any:
-        """The target ``b``, a Dask array of the blocks kept on the workers."""
+        """The target ``b``, a Dask array (of the blocks kept on the workers, or read as ``A``'s are)."""
         return self._kept(self._b)
 
     @property
     def w(self) -> Any:
-        """The regulariser weights ``w``: a float, or a Dask array of the blocks kept on the workers."""
+        """The regulariser weights ``w``: a float, or a Dask array (as :attr:`b`)."""
         return self._w[0] if not self._w or isinstance(self._w[0], float) else self._kept(self._w)
 
     def _kept(self, blocks: list) -> Any:
         import dask.array as da
 
-        return da.concatenate([da.from_delayed(dask.delayed(blk), (rows,), dtype=float)
+        return da.concatenate([da.from_delayed(dask.delayed(_call)(_as_float, blk), (rows,), dtype=float)
                                for blk, rows in zip(blocks, self.op.row_chunks, strict=True)])
 
     # ------------------------------------------------------------------ the state at x
@@ -752,7 +780,7 @@ class DaskProblem(Problem):
         import dask.array as da
 
         pt = self._at(x)
-        parts = [da.from_delayed(dask.delayed(_k_vector)(z, b, w, self.unit, pt.tot, what), (rows,), dtype=float)
+        parts = [da.from_delayed(dask.delayed(_call)(_k_vector, z, b, w, self.unit, pt.tot, what), (rows,), dtype=float)
                  for z, b, w, rows in zip(*self._args(pt), self.op.row_chunks, strict=True)]
         return da.concatenate(parts)
 
