@@ -150,7 +150,7 @@ def main() -> None:
                                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
-            sizes = [("big", args.n)] if args.numpy_n in (0, args.n) else [("numpy", args.numpy_n), ("big", args.n)]
+            sizes = [("big", args.n)] if args.numpy_n in (0, args.n) else [("big", args.n), ("numpy", args.numpy_n)]
             for label, n in sizes:
                 path = root / label
                 t0 = time.perf_counter()

@@ -1,14 +1,22 @@
 """Problems whose ``A`` is a row-chunked ``dask.array.Array``: the same loss, derivatives, sketch and solvers.
 
 ``softres.Problem(A, b, w)`` with a Dask ``A`` returns a :class:`DaskProblem`. ``A`` stays where Dask
-keeps it (in worker memory, or on disk and read chunk by chunk): every product with ``A`` is a task
+keeps it (in worker memory, or on disk and read chunk by chunk): every product with ``A`` is one task
 per block of rows whose result is either an ``n``-vector block that stays on its worker or a small
 partial sum (a ``d``-vector, a ``d × d`` matrix, a few scalars) that the driver adds up. Nothing of size
 ``n × d`` or ``n × n`` is ever held in one place, and no ``n``-vector is gathered to the driver.
 
-What is kept between calls, distributed over the workers: ``b`` and ``w`` (when ``w`` is a vector),
-and, for the last point ``x``, the blocks of ``z = Ax`` (``n`` floats). Every other per-row quantity
-of Definition 3.1 and Lemma 5.4 (``f``, ``v/α``, ``r``, ``B_diag + w²``, ``U``) is recomputed from the
+Each block has a home worker (where its persisted block lives, else a contiguous run of blocks per
+worker), and every task of that block runs there (:meth:`DaskOperator.map`): a block of ``A`` that is
+not in memory is read inside the task that computes with it (its own small task graph, run in the
+task), and the ``n``-vector blocks kept by earlier tasks are already there, so no block of ``A`` or
+``z`` moves between workers; only per-block scalars do. Work arrays are reused from task to task on
+each worker thread.
+
+What is kept between calls, distributed over the workers: ``b`` and ``w`` (when ``w`` is a vector; when
+they are lazy Dask arrays, e.g. read from disk, their blocks are read with ``A``'s instead), and, for
+the last point ``x``, the blocks of ``z = Ax`` (``n`` floats). Every other per-row quantity of
+Definition 3.1 and Lemma 5.4 (``f``, ``v/α``, ``r``, ``B_diag + w²``, ``U``) is recomputed from the
 block of ``z`` and the global scalars (the shift ``m``, ``α̃ = α e^{−m}``, ``<c, f>``, ``‖f‖²``) inside
 the task that needs it, by :class:`softres._state.State` (the same code as for numpy).
 
@@ -19,8 +27,8 @@ check is not): it checks that ``A`` is finite and computes ``‖A‖_F`` for :me
 ==========================  ======  ==================================================================
 call                        passes  what one pass computes per block
 ==========================  ======  ==================================================================
-``loss(x)`` (new ``x``)        1    ``z = A x`` (kept), then two rounds over ``z`` only: ``m``, ``α̃``;
-                                    ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²``
+``loss(x)`` (new ``x``)        1    ``z = A x`` (kept), then tasks over ``z`` only: ``m``, ``α̃``;
+                                    ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` (one round trip in all)
 ``grad(x)``                    1    ``Aᵀ(v/α ∘ r + w² z)``
 ``hess(x)``                    1    ``Aᵀ diag(B_diag + w²) A`` and ``AᵀU`` together (Lemma 5.4)
 ``hessp(x, s)``                1    ``A s``, ``Aᵀ(D ∘ A s)``, ``Uᵀ A s`` (and ``AᵀU``, kept, the first time)
@@ -57,6 +65,7 @@ import itertools
 import logging
 import math
 import threading
+import uuid
 from typing import Any
 
 import dask
@@ -300,19 +309,26 @@ def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, seed: int, un
     A = np.asarray(A, dtype=float)
     st = _block_state(z, b, unit, tot)
     D = st.D(w * w)
-    positive = D > 0
+    q = np.maximum(D, 0.0, out=st.buf.y)
     if proj is None:
-        q = positive.astype(float)
+        q[q > 0] = 1.0
     else:
-        Z = A @ proj
+        # ‖(A proj)_i‖² over row slices of about a megabyte of A: never the n_k × k product at once
+        step = max(1, 2**20 // (8 * A.shape[1]))
+        for lo in range(0, z.size, step):
+            Z = A[lo:lo + step] @ proj
+            q[lo:lo + step] *= np.einsum("ij,ij->i", Z, Z)
+        q *= scale
         # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
-        tau = np.minimum(np.where(positive, D, 0.0) * np.einsum("ij,ij->i", Z, Z) * scale, 1.0)
-        q = np.minimum(1.0, s * tau / d)
-    picked = np.random.default_rng(seed).random(z.size) < q
-    exact = (D < 0) & (A != 0).any(axis=1)
-    keep = picked | exact
-    weights = np.where(picked, D / np.where(picked, q, 1.0), D)[keep]
-    return signed_gram(A[keep], weights), st.U.T @ A, int(np.count_nonzero(picked)), int(np.count_nonzero(exact))
+        np.minimum(q, 1.0, out=q)
+        q *= s / d
+        np.minimum(q, 1.0, out=q)
+    picked = np.flatnonzero(np.random.default_rng(seed).random(z.size) < q)
+    negative = np.flatnonzero(D < 0)
+    exact = negative[(A[negative] != 0).any(axis=1)]
+    keep = np.concatenate([picked, exact])
+    weights = np.concatenate([D[picked] / q[picked], D[exact]])
+    return signed_gram(A[keep], weights), st.U.T @ A, int(picked.size), int(exact.size)
 
 
 # ---------------------------------------------------------------------- the operator
@@ -387,8 +403,9 @@ class DaskOperator:
         ``n``-vector blocks kept by earlier tasks (``z``, ``b``) are already there, so nothing moves
         between workers. Returns the futures (results stay on the workers until gathered).
         """
-        submit = self.client.submit
-        return [submit(_call, fn, *args, workers=[home], allow_other_workers=False, pure=False, **constants)
+        submit, name = self.client.submit, getattr(fn, "__name__", "block")
+        return [submit(_call, fn, *args, key=f"{name}-{uuid.uuid4().hex}", workers=[home], allow_other_workers=False,
+                       **constants)
                 for home, *args in zip(self.homes, *per_block, strict=True)]
 
     def run_pass(self, fn: Any, *per_block: list, count: bool = True, keep: bool = False, **constants: Any) -> Any:
@@ -482,7 +499,8 @@ def _sources(X: Any, client: distributed.Client) -> list:
 
     A lazy block (e.g. ``from_npy_stack``) is thus read by the task that computes with it, on that task's
     worker, and dropped when the task ends: a pass holds one block of ``A`` per running task. An array built
-    on results held by the cluster (its graph alone cannot compute it) is persisted first.
+    on results held by the cluster (its graph alone cannot compute it), or whose graph carries its data
+    (``da.from_array`` of an array in this process: more than a megabyte per block), is persisted first.
     """
     from dask._task_spec import convert_legacy_graph
 
@@ -505,8 +523,20 @@ def _sources(X: Any, client: distributed.Client) -> list:
                 return _sources(client.persist(X), client)
             own[key] = full[key]
             todo.extend(full[key].dependencies)
+        if _nbytes(own) > _SHIP_BYTES:  # the graph carries its data (da.from_array): send it once, not per task
+            return _sources(client.persist(X), client)
         out.append(_Graph(own, blk.key))
     return out
+
+
+_SHIP_BYTES = 2**20
+
+
+def _nbytes(graph: dict) -> int:
+    """Size of a block's graph as sent with a task."""
+    import cloudpickle
+
+    return len(cloudpickle.dumps(graph, protocol=5))
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -610,7 +640,7 @@ class DaskProblem(Problem):
         op._count()
         z = op.run_pass(_k_matvec, keep=True, count=False, x=x)
         scales = op.map(_k_scale, z, unit=self.unit)
-        total = op.client.submit(_k_total, scales, n=self.n, pure=False)
+        total = op.client.submit(_k_total, scales, n=self.n, key=f"_k_total-{uuid.uuid4().hex}")
         sums = op.map(_k_sums, z, self._b, self._w, [total] * len(z), unit=self.unit)
         (ok, m, alpha_scaled, abs_sum), *sums = op.client.gather([total, *sums])
         if not ok:
