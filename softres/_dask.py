@@ -491,7 +491,14 @@ class _Graph:
         return _Graph, (self.graph, self.key)
 
     def load(self) -> np.ndarray:
-        return dask.get(self.graph, self.key)
+        # One block read at a time per worker process (the other threads compute meanwhile): np.load parses
+        # each file's header with ast.literal_eval, which CPython 3.11 does not make safe across threads
+        # ("SystemError: AST constructor recursion depth mismatch" with two threads per worker).
+        with _READ_LOCK:
+            return dask.get(self.graph, self.key)
+
+
+_READ_LOCK = threading.Lock()
 
 
 def _sources(X: Any, client: distributed.Client) -> list:
