@@ -443,7 +443,7 @@ class DaskOperator:
             return blocks
         v = as_vector(v, self.n, name, copy=True)
         bounds = np.cumsum((0, *self.row_chunks))
-        return [self.client.scatter(v[lo:hi], workers=[home], broadcast=False)
+        return [self.client.scatter(v[lo:hi], workers=[home], hash=False)
                 for (lo, hi), home in zip(itertools.pairwise(bounds), self.homes, strict=True)]
 
     # ------------------------------------------------------------------ the MatrixOperator interface
