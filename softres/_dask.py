@@ -370,9 +370,10 @@ class DaskOperator:
 
     def _homes(self, blocks: list) -> list[str]:
         """The worker of each block: where a persisted block is, else contiguous runs of blocks per worker."""
-        workers = sorted(self.client.scheduler_info()["workers"])
+        workers = sorted(self.client.nthreads())  # asks the scheduler (scheduler_info() may lag)
         if not workers:
-            raise RuntimeError("the Dask cluster has no workers")
+            self.client.wait_for_workers(1, timeout=60)
+            workers = sorted(self.client.nthreads())
         homes = [workers[k * len(workers) // len(blocks)] for k in range(len(blocks))]
         held = [blk for blk in blocks if isinstance(blk, distributed.Future)]
         if held:
