@@ -404,10 +404,15 @@ class DaskOperator:
         ``n``-vector blocks kept by earlier tasks (``z``, ``b``) are already there, so nothing moves
         between workers. Returns the futures (results stay on the workers until gathered).
         """
-        submit, name = self.client.submit, getattr(fn, "__name__", "block")
-        return [submit(_call, fn, *args, key=f"{name}-{uuid.uuid4().hex}", workers=[home], allow_other_workers=False,
-                       **constants)
-                for home, *args in zip(self.homes, *per_block, strict=True)]
+        name, out = getattr(fn, "__name__", "block"), [None] * len(self.homes)
+        for home in dict.fromkeys(self.homes):  # one message per worker, not one per block
+            ks = [k for k, h in enumerate(self.homes) if h == home]
+            futures = self.client.map(_call, [fn] * len(ks), *([args[k] for k in ks] for args in per_block),
+                                      key=[f"{name}-{uuid.uuid4().hex}" for _ in ks], workers=[home],
+                                      allow_other_workers=False, **constants)
+            for k, fut in zip(ks, futures, strict=True):
+                out[k] = fut
+        return out
 
     def run_pass(self, fn: Any, *per_block: list, count: bool = True, keep: bool = False, **constants: Any) -> Any:
         """One pass over ``A``: ``fn(A_k, *args_k, **constants)`` for every block ``k`` (see :meth:`map`).
