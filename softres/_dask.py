@@ -404,6 +404,10 @@ class DaskOperator:
         ``n``-vector blocks kept by earlier tasks (``z``, ``b``) are already there, so nothing moves
         between workers. Returns the futures (results stay on the workers until gathered).
         """
+        alive = self.client.scheduler_info().get("workers") or {}  # as last reported: no round trip
+        if not set(self.homes) <= set(alive) and not set(self.homes) <= set(self.client.nthreads()):
+            raise RuntimeError("a worker holding blocks of this problem left the Dask cluster (its tasks are "
+                               "bound to it): make the Problem again")
         name, out = getattr(fn, "__name__", "block"), [None] * len(self.homes)
         for home in dict.fromkeys(self.homes):  # one message per worker, not one per block
             ks = [k for k, h in enumerate(self.homes) if h == home]

@@ -294,3 +294,6 @@ def test_bad_input_and_domain(client):
         Q.jac_f(np.zeros(3))
     with pytest.raises(NotImplementedError, match="SketchedHessian"):
         sketch.leverage_scores(A, np.ones(200), np.random.default_rng(0))
+    Q.op.homes = ["inproc://gone/1"] * len(Q.op.homes)  # a worker that left: an error, not tasks waiting forever
+    with pytest.raises(RuntimeError, match="left the Dask cluster"):
+        Q.loss(-x)
