@@ -1,14 +1,22 @@
 """Problems whose ``A`` is a row-chunked ``dask.array.Array``: the same loss, derivatives, sketch and solvers.
 
 ``softres.Problem(A, b, w)`` with a Dask ``A`` returns a :class:`DaskProblem`. ``A`` stays where Dask
-keeps it (in worker memory, or on disk and read chunk by chunk): every product with ``A`` is a task
+keeps it (in worker memory, or on disk and read chunk by chunk): every product with ``A`` is one task
 per block of rows whose result is either an ``n``-vector block that stays on its worker or a small
 partial sum (a ``d``-vector, a ``d × d`` matrix, a few scalars) that the driver adds up. Nothing of size
 ``n × d`` or ``n × n`` is ever held in one place, and no ``n``-vector is gathered to the driver.
 
-What is kept between calls, distributed over the workers: ``b`` and ``w`` (when ``w`` is a vector),
-and, for the last point ``x``, the blocks of ``z = Ax`` (``n`` floats). Every other per-row quantity
-of Definition 3.1 and Lemma 5.4 (``f``, ``v/α``, ``r``, ``B_diag + w²``, ``U``) is recomputed from the
+Each block has a home worker (where its persisted block lives, else a contiguous run of blocks per
+worker), and every task of that block runs there (:meth:`DaskOperator.map`): a block of ``A`` that is
+not in memory is read inside the task that computes with it (its own small task graph, run in the
+task), and the ``n``-vector blocks kept by earlier tasks are already there, so no block of ``A`` or
+``z`` moves between workers; only per-block scalars do. Work arrays are reused from task to task on
+each worker thread.
+
+What is kept between calls, distributed over the workers: ``b`` and ``w`` (when ``w`` is a vector; when
+they are lazy Dask arrays, e.g. read from disk, their blocks are read with ``A``'s instead), and, for
+the last point ``x``, the blocks of ``z = Ax`` (``n`` floats). Every other per-row quantity of
+Definition 3.1 and Lemma 5.4 (``f``, ``v/α``, ``r``, ``B_diag + w²``, ``U``) is recomputed from the
 block of ``z`` and the global scalars (the shift ``m``, ``α̃ = α e^{−m}``, ``<c, f>``, ``‖f‖²``) inside
 the task that needs it, by :class:`softres._state.State` (the same code as for numpy).
 
@@ -19,8 +27,8 @@ check is not): it checks that ``A`` is finite and computes ``‖A‖_F`` for :me
 ==========================  ======  ==================================================================
 call                        passes  what one pass computes per block
 ==========================  ======  ==================================================================
-``loss(x)`` (new ``x``)        1    ``z = A x`` (kept), then two rounds over ``z`` only: ``m``, ``α̃``;
-                                    ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²``
+``loss(x)`` (new ``x``)        1    ``z = A x`` (kept), then tasks over ``z`` only: ``m``, ``α̃``;
+                                    ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` (one round trip in all)
 ``grad(x)``                    1    ``Aᵀ(v/α ∘ r + w² z)``
 ``hess(x)``                    1    ``Aᵀ diag(B_diag + w²) A`` and ``AᵀU`` together (Lemma 5.4)
 ``hessp(x, s)``                1    ``A s``, ``Aᵀ(D ∘ A s)``, ``Uᵀ A s`` (and ``AᵀU``, kept, the first time)
@@ -58,6 +66,7 @@ import itertools
 import logging
 import math
 import threading
+import uuid
 from typing import Any
 
 import dask
@@ -110,8 +119,50 @@ def _close_local() -> None:
 
 
 # ---------------------------------------------------------------------- per-block kernels (run on workers)
+_WORKER = threading.local()  # per worker thread: work arrays reused from task to task
+
+
+def _buffers(n: int) -> Buffers:
+    """Work arrays of ``n`` rows for this worker thread, reused by the tasks that run on it.
+
+    Fresh arrays would cost a page fault per page on first touch in every task (a State needs about
+    ten ``n``-vectors); kept for the two block sizes last used, they cost ``O(chunk)`` memory per thread.
+    """
+    kept = getattr(_WORKER, "buffers", None)
+    if kept is None:
+        kept = _WORKER.buffers = {}
+        _reuse_freed_memory()
+    buf = kept.get(n)
+    if buf is None:
+        if len(kept) >= 2:
+            kept.pop(next(iter(kept)))
+        buf = kept[n] = Buffers(n)
+    return buf
+
+
+def _reuse_freed_memory() -> None:
+    """Let this worker process's ``malloc`` reuse freed blocks of up to 64 MiB instead of unmapping them.
+
+    ``distributed``'s nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set, which also freezes glibc's
+    threshold for serving an allocation by ``mmap`` at 128 KiB: every temporary of a block (a megabyte
+    of scaled rows in :func:`softres._linalg.blocked_gram`, ...) is then mapped afresh and page-faulted
+    on first touch, which doubled the CPU time of a Hessian block here. Only on glibc; elsewhere nothing.
+    """
+    if getattr(_reuse_freed_memory, "done", False):
+        return
+    _reuse_freed_memory.done = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 2**20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 * 2**20)  # M_TRIM_THRESHOLD: keep up to this much free memory at the heap's top
+    except (OSError, AttributeError):
+        pass
+
+
 def _block_state(z: np.ndarray, b: np.ndarray, unit: Any, tot: tuple) -> State:
-    return State(None, z, b, Buffers(z.size), unit, block=tot)
+    return State(None, z, b, _buffers(z.size), unit, block=tot)
 
 
 def _k_matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -128,25 +179,53 @@ def _k_scale(z: np.ndarray, unit: Any) -> tuple[bool, float, float, float]:
     """The block's finiteness, own shift ``m_k``, ``Σ φ(z) e^{−m_k}`` and ``Σ |φ(z)| e^{−m_k}``."""
     if not np.isfinite(z).all():
         return False, 0.0, 0.0, 0.0
-    phi, dphi, ddphi = np.empty(z.size), np.empty(z.size), np.empty(z.size)
-    m, _ = unit.evaluate(z, phi, dphi, ddphi)
+    buf = _buffers(z.size)
+    phi = buf.f
+    m, _ = unit.evaluate(z, phi, buf.v_hat, buf.e)
     with np.errstate(over="ignore", invalid="ignore"):
         return True, m, float(phi.sum()), float(np.abs(phi).sum())
 
 
-def _k_sums(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, m: float, alpha_scaled: float) -> np.ndarray:
-    """Partial ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` of one block."""
+def _k_total(scales: list, n: int) -> tuple[bool, float, float, float]:
+    """The blocks' :func:`_k_scale` combined: all finite, the shift ``m = max m_k``, ``α̃`` and ``Σ|φ(z)| e^{−m}``."""
+    if not all(s[0] for s in scales):
+        return False, 0.0, 0.0, 0.0
+    m = max(s[1] for s in scales)
+    with np.errstate(over="ignore", invalid="ignore"):
+        alpha_scaled = sum(s[2] * math.exp(s[1] - m) for s in scales)
+        abs_sum = sum(s[3] * math.exp(s[1] - m) for s in scales)
+    return True, m, alpha_scaled, abs_sum
+
+
+def _k_sums(z: np.ndarray, b: np.ndarray, w: Any, total: tuple, unit: Any) -> np.ndarray:
+    """Partial ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` of one block (zeros outside the domain)."""
+    ok, m, alpha_scaled, abs_sum = total
+    if not (ok and alpha_scaled > 4.0 * np.finfo(float).eps * abs_sum):  # the driver raises
+        return np.zeros(4)
     st = _block_state(z, b, unit, (m, alpha_scaled, None, None))
     with np.errstate(over="ignore", invalid="ignore"):
-        wz = w * z
-        return np.array([st.cf, st.ff, float(st.c @ st.c), float(np.sum(wz * wz))])
+        wz = np.multiply(w, z, out=st.buf.tmp)
+        return np.array([st.cf, st.ff, float(st.c @ st.c), float(wz @ wz)])
+
+
+def _w2z(st: State, z: np.ndarray, w: Any, absolute: bool = False) -> np.ndarray:
+    """``w² ∘ z`` (or ``w² ∘ |z|``) in the state's spare work array."""
+    out = st.buf.tmp
+    with np.errstate(over="ignore", invalid="ignore"):
+        if absolute:
+            np.abs(z, out=out)
+        else:
+            np.copyto(out, z)
+        out *= w
+        out *= w
+    return out
 
 
 def _rhs(st: State, z: np.ndarray, w: Any) -> np.ndarray:
-    """``y = v/α ∘ r + w² z``, the gradient's ``Aᵀy`` (Lemma 4.1)."""
-    y = st.v_hat * st.r
+    """``y = v/α ∘ r + w² z``, the gradient's ``Aᵀy`` (Lemma 4.1), in the state's work array ``y``."""
+    y = np.multiply(st.v_hat, st.r, out=st.buf.y)
     with np.errstate(over="ignore", invalid="ignore"):
-        y += (w * w) * z
+        y += _w2z(st, z, w)
     return y
 
 
@@ -154,7 +233,8 @@ def _k_grad(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot:
     """``A_kᵀ y_k`` and, from the same state, ``‖t_k‖²`` of :meth:`softres.Problem.grad_error`."""
     st = _block_state(z, b, unit, tot)
     with np.errstate(over="ignore", invalid="ignore"):
-        return _rhs(st, z, w) @ A, _grad_error_terms(st, z, b, w)
+        g = _rhs(st, z, w) @ A
+    return g, _grad_error_terms(st, z, b, w)
 
 
 def _k_grad_error(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -> float:
@@ -162,12 +242,13 @@ def _k_grad_error(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple) -
 
 
 def _grad_error_terms(st: State, z: np.ndarray, b: np.ndarray, w: Any) -> float:
-    """``‖t‖²`` of :meth:`softres.Problem.grad_error` on one block."""
-    t = np.abs(st.f) + np.abs(b)
+    """``‖t‖²`` of :meth:`softres.Problem.grad_error` on one block (overwrites the work array ``y``)."""
+    t = np.abs(st.f, out=st.buf.y)
+    t += np.abs(b, out=st.buf.tmp)
     t += abs(st.cf)
     t *= st.v_hat
     with np.errstate(over="ignore", invalid="ignore"):
-        t += (w * w) * np.abs(z)
+        t += _w2z(st, z, w, absolute=True)
         return float(t @ t)
 
 
@@ -185,13 +266,13 @@ def _k_hessp(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot
     """``Aᵀ(D ∘ As)``, ``Uᵀ(As)`` and (``with_rank2``) ``UᵀA`` of one block."""
     st = _block_state(z, b, unit, tot)
     with np.errstate(over="ignore", invalid="ignore"):
-        t = A @ s
-        U = st.U
-        return (st.D(w * w) * t) @ A, t @ U, (U.T @ A if with_rank2 else None)
+        U, D = st.U, st.D(w * w)  # before t: they use the work array tmp
+        t = np.matmul(A, s, out=st.buf.tmp)
+        return np.multiply(D, t, out=st.buf.y) @ A, t @ U, (U.T @ A if with_rank2 else None)
 
 
-def _k_countsketch(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, rows: int,
-                   seed: int) -> np.ndarray:
+def _k_countsketch(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, seed: int, unit: Any, tot: tuple,
+                   rows: int) -> np.ndarray:
     """``S_k D₊^{1/2} A_k``: a CountSketch with ``rows`` buckets of one block (as :func:`leverage_scores`)."""
     st = _block_state(z, b, unit, tot)
     D = st.D(w * w)
@@ -215,8 +296,8 @@ def _k_gram(A: np.ndarray) -> np.ndarray:
     return blocked_gram(A, np.ones(A.shape[0]))
 
 
-def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, proj: np.ndarray | None,
-              scale: float, s: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, seed: int, unit: Any, tot: tuple,
+              proj: np.ndarray | None, scale: float, s: int, d: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Lemma A.8 on one block: leverage scores, independent sampling, the sampled Gram, and ``UᵀA``.
 
     ``proj`` is ``R⁻¹G`` of :func:`softres.sketch.jl_projection`, or ``L⁻ᵀ`` of ``AᵀA = LLᵀ`` (with
@@ -229,19 +310,26 @@ def _k_sample(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, to
     A = np.asarray(A, dtype=float)
     st = _block_state(z, b, unit, tot)
     D = st.D(w * w)
-    positive = D > 0
+    q = np.maximum(D, 0.0, out=st.buf.y)
     if proj is None:
-        q = positive.astype(float)
+        q[q > 0] = 1.0
     else:
-        Z = A @ proj
+        # ‖(A proj)_i‖² over row slices of about a megabyte of A: never the n_k × k product at once
+        step = max(1, 2**20 // (8 * A.shape[1]))
+        for lo in range(0, z.size, step):
+            Z = A[lo:lo + step] @ proj
+            q[lo:lo + step] *= np.einsum("ij,ij->i", Z, Z)
+        q *= scale
         # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
-        tau = np.minimum(np.where(positive, D, 0.0) * np.einsum("ij,ij->i", Z, Z) * scale, 1.0)
-        q = np.minimum(1.0, s * tau / d)
-    picked = np.random.default_rng(seed).random(z.size) < q
-    exact = (D < 0) & (A != 0).any(axis=1)
-    keep = picked | exact
-    weights = np.where(picked, D / np.where(picked, q, 1.0), D)[keep]
-    return signed_gram(A[keep], weights), st.U.T @ A, int(np.count_nonzero(picked)), int(np.count_nonzero(exact))
+        np.minimum(q, 1.0, out=q)
+        q *= s / d
+        np.minimum(q, 1.0, out=q)
+    picked = np.flatnonzero(np.random.default_rng(seed).random(z.size) < q)
+    negative = np.flatnonzero(D < 0)
+    exact = negative[(A[negative] != 0).any(axis=1)]
+    keep = np.concatenate([picked, exact])
+    weights = np.concatenate([D[picked] / q[picked], D[exact]])
+    return signed_gram(A[keep], weights), st.U.T @ A, int(picked.size), int(exact.size)
 
 
 # ---------------------------------------------------------------------- the operator
@@ -271,15 +359,30 @@ class DaskOperator:
         self.A = A.astype(np.float64) if A.dtype != np.float64 else A
         self.n, self.d = int(n), int(d)
         self.row_chunks = tuple(int(c) for c in A.chunks[0])
-        self.blocks = list(self.A.to_delayed().ravel())
         self.client = client if client is not None else dask_client()
         self._local = threading.local()
+        self.blocks = _sources(self.A, self.client)
+        self.homes = self._homes(self.blocks)
         # One read of A on construction (not counted, as numpy's finiteness check is not): finite, and ‖A‖_F.
-        finite, norms = zip(*self.client.gather(self.client.compute(
-            [dask.delayed(_k_frobenius, nout=2)(A_k) for A_k in self.blocks])), strict=True)
+        finite, norms = zip(*self.client.gather(self.map(_k_frobenius, self.blocks)), strict=True)
         if not all(finite):
             raise ValueError(f"{name} must contain only finite values (no nan or inf)")
         self.frobenius = safe_norm(np.array(norms))  #: ``‖A‖_F``, for rounding-error estimates
+
+    def _homes(self, blocks: list) -> list[str]:
+        """The worker of each block: where a persisted block is, else contiguous runs of blocks per worker."""
+        workers = sorted(self.client.nthreads())  # asks the scheduler (scheduler_info() may lag)
+        if not workers:
+            self.client.wait_for_workers(1, timeout=60)
+            workers = sorted(self.client.nthreads())
+        homes = [workers[k * len(workers) // len(blocks)] for k in range(len(blocks))]
+        held = [blk for blk in blocks if isinstance(blk, distributed.Future)]
+        if held:
+            who = self.client.who_has(held)
+            for k, blk in enumerate(blocks):
+                if isinstance(blk, distributed.Future) and who.get(blk.key):
+                    homes[k] = sorted(who[blk.key])[0]
+        return homes
 
     def __repr__(self) -> str:
         return f"DaskOperator(n={self.n}, d={self.d}, blocks={len(self.blocks)})"
@@ -294,39 +397,65 @@ class DaskOperator:
         self._local.passes = self.passes + 1
 
     # ------------------------------------------------------------------ running tasks
-    def run_pass(self, task: Any, *per_block: list, count: bool = True, keep: bool = False) -> Any:
-        """One pass over ``A``: ``task(A_k, *args_k)`` (a ``dask.delayed`` result) for every block ``k``.
+    def map(self, fn: Any, *per_block: list, **constants: Any) -> list:
+        """``fn(*args_k, **constants)`` for every block ``k``, as one task on the block's home worker.
 
-        ``per_block`` are lists (one entry per block: futures or arrays). The results are gathered
+        Futures, and blocks of Dask arrays from :func:`_sources`, among the arguments are resolved on that
+        worker: a block of ``A`` is loaded (read from disk, or found in memory) inside the task itself, and
+        ``n``-vector blocks kept by earlier tasks (``z``, ``b``) are already there, so nothing moves
+        between workers. Returns the futures (results stay on the workers until gathered).
+        """
+        alive = self.client.scheduler_info().get("workers") or {}  # as last reported: no round trip
+        if not set(self.homes) <= set(alive) and not set(self.homes) <= set(self.client.nthreads()):
+            raise RuntimeError("a worker holding blocks of this problem left the Dask cluster (its tasks are "
+                               "bound to it): make the Problem again")
+        name, out = getattr(fn, "__name__", "block"), [None] * len(self.homes)
+        for home in dict.fromkeys(self.homes):  # one message per worker, not one per block
+            ks = [k for k, h in enumerate(self.homes) if h == home]
+            futures = self.client.map(_call, [fn] * len(ks), *([args[k] for k in ks] for args in per_block),
+                                      key=[f"{name}-{uuid.uuid4().hex}" for _ in ks], workers=[home],
+                                      allow_other_workers=False, **constants)
+            for k, fut in zip(ks, futures, strict=True):
+                out[k] = fut
+        return out
+
+    def run_pass(self, fn: Any, *per_block: list, count: bool = True, keep: bool = False, **constants: Any) -> Any:
+        """One pass over ``A``: ``fn(A_k, *args_k, **constants)`` for every block ``k`` (see :meth:`map`).
+
+        ``per_block`` are lists (one entry per block: futures, arrays or numbers). The results are gathered
         (``keep=False``; each must be small) and summed when they are arrays or numbers, or returned as
         futures that stay on the workers (``keep=True``).
         """
         if count:
             self._count()
-        tasks = [task(A_k, *args) for A_k, *args in zip(self.blocks, *per_block, strict=True)]
-        futures = self.client.compute(tasks)
+        futures = self.map(fn, self.blocks, *per_block, **constants)
         return futures if keep else _sum(self.client.gather(futures))
 
     def run_rows(self, fn: Any, *per_block: list, **constants: Any) -> list:
         """``fn(*args_k, **constants)`` for every block, on the kept ``n``-vector blocks (not a pass over ``A``)."""
-        futures = self.client.map(fn, *per_block, **constants, pure=False)
-        return self.client.gather(futures)
+        return self.client.gather(self.map(fn, *per_block, **constants))
 
-    def to_blocks(self, v: Any, name: str) -> list:
-        """An ``n``-vector (numpy or Dask) as futures of blocks aligned with ``A``'s rows, kept on the workers."""
+    def to_blocks(self, v: Any, name: str, lazy: bool = False) -> list:
+        """An ``n``-vector (numpy or Dask) as blocks aligned with ``A``'s rows: futures kept on their workers.
+
+        ``lazy=True``: a lazy Dask ``v`` (e.g. read from disk) stays lazy instead, each block loaded by the
+        tasks that use it as ``A``'s blocks are (memory for a block at a time, not ``n/workers`` floats).
+        """
         from softres._validate import is_dask_array
 
         if is_dask_array(v):
             if v.ndim != 1 or v.shape[0] != self.n:
                 raise ValueError(f"{name} must be a 1-D array of length {self.n}, got shape {v.shape}")
-            parts = list(v.astype(np.float64).rechunk((self.row_chunks,)).to_delayed().ravel())
-            futures = self.client.compute(parts)
-            if not all(self.client.gather(self.client.map(_finite, futures, pure=False))):
+            blocks = _sources(v.astype(np.float64).rechunk((self.row_chunks,)), self.client)
+            if not (lazy and all(isinstance(blk, _Graph) for blk in blocks)):
+                blocks = self.map(_as_float, blocks)
+            if not all(self.run_rows(_finite, blocks)):
                 raise ValueError(f"{name} must contain only finite values (no nan or inf)")
-            return futures
+            return blocks
         v = as_vector(v, self.n, name, copy=True)
         bounds = np.cumsum((0, *self.row_chunks))
-        return self.client.scatter([v[lo:hi] for lo, hi in itertools.pairwise(bounds)])
+        return [self.client.scatter(v[lo:hi], workers=[home], hash=False)
+                for (lo, hi), home in zip(itertools.pairwise(bounds), self.homes, strict=True)]
 
     # ------------------------------------------------------------------ the MatrixOperator interface
     def matvec(self, x: Any, name: str = "x") -> Any:
@@ -337,16 +466,14 @@ class DaskOperator:
 
     def rmatvec(self, y: Any) -> np.ndarray:
         """``A.T @ y`` (a ``d``-vector) for an ``n``-vector ``y`` (numpy or Dask): one pass, per-block partial sums."""
-        blocks = self.to_blocks(y, "y")
-        out = self.run_pass(lambda A_k, y_k: dask.delayed(_k_rmatvec)(A_k, y_k), blocks)
+        out = self.run_pass(_k_rmatvec, self.to_blocks(y, "y"))
         if not np.isfinite(out).all():
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return out
 
     def gram(self, D: Any) -> np.ndarray:
         """``Aᵀ diag(D) A`` (``d × d``) as a sum of per-block ``d × d`` Gram matrices: one pass."""
-        blocks = self.to_blocks(D, "D")
-        return self.run_pass(lambda A_k, D_k: dask.delayed(blocked_gram)(A_k, D_k), blocks)
+        return self.run_pass(blocked_gram, self.to_blocks(D, "D"))
 
     def sketch(self, S: Any) -> np.ndarray:
         raise NotImplementedError("a Dask A is sketched block by block: use softres.sketch.SketchedHessian(problem) "
@@ -357,6 +484,82 @@ class DaskOperator:
 
 def _finite(v: np.ndarray) -> bool:
     return bool(np.isfinite(v).all())
+
+
+def _as_float(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, dtype=float)
+
+
+class _Graph:
+    """One block of a lazy Dask array: its own (culled, optimised) task graph, run inside the task that uses it."""
+
+    __slots__ = ("graph", "key")
+
+    def __init__(self, graph: dict, key: Any) -> None:
+        self.graph, self.key = graph, key
+
+    def __reduce__(self) -> tuple:
+        return _Graph, (self.graph, self.key)
+
+    def load(self) -> np.ndarray:
+        # One block read at a time per worker process (the other threads compute meanwhile): np.load parses
+        # each file's header with ast.literal_eval, which CPython 3.11 does not make safe across threads
+        # ("SystemError: AST constructor recursion depth mismatch" with two threads per worker).
+        with _READ_LOCK:
+            return dask.get(self.graph, self.key)
+
+
+_READ_LOCK = threading.Lock()
+
+
+def _sources(X: Any, client: distributed.Client) -> list:
+    """The row blocks of a Dask array as task arguments: futures where it is persisted, else :class:`_Graph` objects.
+
+    A lazy block (e.g. ``from_npy_stack``) is thus read by the task that computes with it, on that task's
+    worker, and dropped when the task ends: a pass holds one block of ``A`` per running task. An array built
+    on results held by the cluster (its graph alone cannot compute it), or whose graph carries its data
+    (``da.from_array`` of an array in this process: more than a megabyte per block), is persisted first.
+    """
+    from dask._task_spec import convert_legacy_graph
+
+    graph = X.__dask_graph__()
+    keys = [k[0] if isinstance(k, list) else k for k in X.__dask_keys__()]
+    held = [graph.get(key) for key in keys]
+    if all(isinstance(f, distributed.Future) for f in held):
+        return held
+    out, converted = [], {}
+    for blk in X.to_delayed(optimize_graph=True).ravel():
+        if id(blk.dask) not in converted:  # the blocks usually share one graph
+            converted[id(blk.dask)] = convert_legacy_graph(dict(blk.dask))
+        full = converted[id(blk.dask)]
+        own, todo = {}, [blk.key]
+        while todo:  # the tasks this block needs (to_delayed's graphs hold every block)
+            key = todo.pop()
+            if key in own:
+                continue
+            if key not in full:  # a result held by the cluster
+                return _sources(client.persist(X), client)
+            own[key] = full[key]
+            todo.extend(full[key].dependencies)
+        if _nbytes(own) > _SHIP_BYTES:  # the graph carries its data (da.from_array): send it once, not per task
+            return _sources(client.persist(X), client)
+        out.append(_Graph(own, blk.key))
+    return out
+
+
+_SHIP_BYTES = 2**20
+
+
+def _nbytes(graph: dict) -> int:
+    """Size of a block's graph as sent with a task."""
+    import cloudpickle
+
+    return len(cloudpickle.dumps(graph, protocol=5))
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on a worker with every :class:`_Graph` argument loaded."""
+    return fn(*(a.load() if isinstance(a, _Graph) else a for a in args), **kwargs)
 
 
 def _k_rmatvec(A: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -410,7 +613,7 @@ class DaskProblem(Problem):
         self.op = DaskOperator(A, "A")
         self.A = self.op.A
         self.n, self.d = self.op.n, self.op.d
-        self._b = self.op.to_blocks(b, "b")
+        self._b = self.op.to_blocks(b, "b", lazy=True)
         if w is None or np.ndim(w) == 0:
             w = 0.0 if w is None else check_real(w, "w")
             if not math.isfinite(w * w):
@@ -418,7 +621,7 @@ class DaskProblem(Problem):
             self._w: list = [w] * len(self.op.blocks)
             self._regularised = w != 0.0
         else:
-            self._w = self.op.to_blocks(w, "w")
+            self._w = self.op.to_blocks(w, "w", lazy=True)
             self._regularised = True
         self._local = threading.local()
 
@@ -427,18 +630,18 @@ class DaskProblem(Problem):
 
     @property
     def b(self) -> Any:
-        """The target ``b``, a Dask array of the blocks kept on the workers."""
+        """The target ``b``, a Dask array (of the blocks kept on the workers, or read as ``A``'s are)."""
         return self._kept(self._b)
 
     @property
     def w(self) -> Any:
-        """The regulariser weights ``w``: a float, or a Dask array of the blocks kept on the workers."""
+        """The regulariser weights ``w``: a float, or a Dask array (as :attr:`b`)."""
         return self._w[0] if not self._w or isinstance(self._w[0], float) else self._kept(self._w)
 
     def _kept(self, blocks: list) -> Any:
         import dask.array as da
 
-        return da.concatenate([da.from_delayed(dask.delayed(blk), (rows,), dtype=float)
+        return da.concatenate([da.from_delayed(dask.delayed(_call)(_as_float, blk), (rows,), dtype=float)
                                for blk, rows in zip(blocks, self.op.row_chunks, strict=True)])
 
     # ------------------------------------------------------------------ the state at x
@@ -449,22 +652,21 @@ class DaskProblem(Problem):
             return pt
         self._local.point = None
         op = self.op
-        # One pass: the blocks of z = Ax stay on the workers; each block's shift and sums come back with them.
+        # One pass and one round trip: every block computes z_k = A_k x (kept on its worker) and its own
+        # shift and partial sum of φ(z); one task combines those into m and α̃; every block then adds up
+        # its <c, f>, ‖f‖², ‖c‖², ‖W z‖² with them. The driver waits once, for the scalars.
         op._count()
-        zs = [dask.delayed(_k_matvec)(A_k, x) for A_k in op.blocks]
-        futures = op.client.compute(zs + [dask.delayed(_k_scale)(z_k, self.unit) for z_k in zs])
-        z, scales = futures[:len(zs)], op.client.gather(futures[len(zs):])
-        if not all(s[0] for s in scales):
+        z = op.run_pass(_k_matvec, keep=True, count=False, x=x)
+        scales = op.map(_k_scale, z, unit=self.unit)
+        total = op.client.submit(_k_total, scales, n=self.n, key=f"_k_total-{uuid.uuid4().hex}")
+        sums = op.map(_k_sums, z, self._b, self._w, [total] * len(z), unit=self.unit)
+        (ok, m, alpha_scaled, abs_sum), *sums = op.client.gather([total, *sums])
+        if not ok:
             raise ValueError("x is too large: A @ x is not finite in float64")
-        m = max(s[1] for s in scales)
-        with np.errstate(over="ignore", invalid="ignore"):
-            alpha_scaled = sum(s[2] * math.exp(s[1] - m) for s in scales)
-            abs_sum = sum(s[3] * math.exp(s[1] - m) for s in scales)
         tol = 4.0 * self.n * np.finfo(float).eps
         if not alpha_scaled > tol * abs_sum:
             raise DomainError(unscale(alpha_scaled, m))
-        cf, ff, cc, wz2 = np.sum(op.run_rows(_k_sums, z, self._b, self._w, unit=self.unit, m=m,
-                                             alpha_scaled=alpha_scaled), axis=0)
+        cf, ff, cc, wz2 = np.sum(sums, axis=0)
         pt = _Point()
         pt.x, pt.z, pt.m, pt.alpha_scaled = x.copy(), z, m, alpha_scaled
         pt.cf, pt.ff, pt.cc, pt.reg = float(cf), float(ff), float(cc), 0.5 * float(wz2)
@@ -500,8 +702,7 @@ class DaskProblem(Problem):
         """``∇L(x) = Aᵀ(v/α ∘ r + w² Ax)`` (Lemma 4.1): one pass (plus one at a new ``x``)."""
         pt = self._at(x)
         unit, tot = self.unit, pt.tot
-        g, pt.tt = self.op.run_pass(lambda A_k, z, b, w: dask.delayed(_k_grad, nout=2)(A_k, z, b, w, unit, tot),
-                                    *self._args(pt))
+        g, pt.tt = self.op.run_pass(_k_grad, *self._args(pt), unit=unit, tot=tot)
         if not np.isfinite(g).all():
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return g
@@ -524,8 +725,7 @@ class DaskProblem(Problem):
     def _hessian(self, x: Any, exp_only: bool) -> np.ndarray:
         pt = self._at(x)
         unit, tot = self.unit, pt.tot
-        G, AtU = self.op.run_pass(lambda A_k, z, b, w: dask.delayed(_k_hess, nout=2)(A_k, z, b, w, unit, tot, exp_only),
-                                  *self._args(pt))
+        G, AtU = self.op.run_pass(_k_hess, *self._args(pt), unit=unit, tot=tot, exp_only=exp_only)
         with np.errstate(over="ignore", invalid="ignore"):
             G = G + self._rank2_of(pt, AtU)
         if not np.isfinite(G).all():
@@ -549,9 +749,8 @@ class DaskProblem(Problem):
 
     def _AtU(self, pt: _Point) -> np.ndarray:
         unit, tot = self.unit, pt.tot
-        _, _, AtU = self.op.run_pass(
-            lambda A_k, z, b, w: dask.delayed(_k_hessp, nout=3)(A_k, z, b, w, unit, tot, np.zeros(self.d), True),
-            *self._args(pt))
+        _, _, AtU = self.op.run_pass(_k_hessp, *self._args(pt), unit=unit, tot=tot, s=np.zeros(self.d),
+                                     with_rank2=True)
         return AtU
 
     def hessp(self, x: Any, s: Any) -> np.ndarray:
@@ -559,8 +758,7 @@ class DaskProblem(Problem):
         pt = self._at(x)
         s = as_vector(s, self.d, "s")
         unit, tot, first = self.unit, pt.tot, pt.rank2 is None
-        Dt, tU, AtU = self.op.run_pass(
-            lambda A_k, z, b, w: dask.delayed(_k_hessp, nout=3)(A_k, z, b, w, unit, tot, s, first), *self._args(pt))
+        Dt, tU, AtU = self.op.run_pass(_k_hessp, *self._args(pt), unit=unit, tot=tot, s=s, with_rank2=first)
         if first:
             pt.rank2 = AtU
         a, q = pt.rank2
@@ -597,15 +795,11 @@ class DaskProblem(Problem):
         elif s < n:
             rows = min(n, 8 * d)
             seeds = list(rng.integers(0, 2**63, size=nblocks))
-            SM = self.op.run_pass(
-                lambda A_k, z, b, w, seed: dask.delayed(_k_countsketch)(A_k, z, b, w, unit, tot, rows, seed),
-                *self._args(pt), seeds)
+            SM = self.op.run_pass(_k_countsketch, *self._args(pt), seeds, unit=unit, tot=tot, rows=rows)
             proj, fresh = jl_projection(SM, jl_dimension(n), rng), True
         seeds = list(rng.integers(0, 2**63, size=nblocks))
-        G, AtU, picked, exact = self.op.run_pass(
-            lambda A_k, z, b, w, seed: dask.delayed(_k_sample, nout=4)(A_k, z, b, w, unit, tot, proj, scale, s, d,
-                                                                        seed),
-            *self._args(pt), seeds)
+        G, AtU, picked, exact = self.op.run_pass(_k_sample, *self._args(pt), seeds, unit=unit, tot=tot, proj=proj,
+                                                 scale=scale, s=s, d=d)
         with np.errstate(over="ignore", invalid="ignore"):
             H = G + self._rank2_of(pt, AtU)
         if not np.isfinite(H).all():
@@ -620,7 +814,7 @@ class DaskProblem(Problem):
         """
         op = self.op
         if not hasattr(op, "_gram_inv"):
-            G0 = op.run_pass(lambda A_k: dask.delayed(_k_gram)(A_k))
+            G0 = op.run_pass(_k_gram)
             try:
                 op._gram_inv = np.linalg.inv(np.linalg.cholesky(G0)).T
             except np.linalg.LinAlgError:
@@ -634,7 +828,7 @@ class DaskProblem(Problem):
         import dask.array as da
 
         pt = self._at(x)
-        parts = [da.from_delayed(dask.delayed(_k_vector)(z, b, w, self.unit, pt.tot, what), (rows,), dtype=float)
+        parts = [da.from_delayed(dask.delayed(_call)(_k_vector, z, b, w, self.unit, pt.tot, what), (rows,), dtype=float)
                  for z, b, w, rows in zip(*self._args(pt), self.op.row_chunks, strict=True)]
         return da.concatenate(parts)
 

@@ -120,6 +120,49 @@ def test_passes_per_call(client):
     assert op.passes - before == 2
 
 
+def test_a_new_point_is_one_pass_and_one_round_trip(client, monkeypatch):
+    """z = Ax, the shift, α and the sums at a new x: one pass over A, and the driver waits once."""
+    _, Q = pair()
+    waits = []
+    gather = client.gather
+    monkeypatch.setattr(client, "gather", lambda *a, **k: waits.append(1) or gather(*a, **k))
+    before = Q.op.passes
+    Q.loss(np.full(D_COLS, 0.1))
+    assert Q.op.passes - before == 1 and len(waits) == 1
+
+
+def test_blocks_stay_on_their_workers(client):
+    """Every task runs on its block's worker: over a Newton solve only the per-block shifts (to the task
+    that combines them) and the combined scalars (back to each block) move between workers, and the
+    kept z blocks stay where they were computed."""
+    P, Q = pair()
+    assert len(set(Q.op.homes)) == 2
+    logs = client.run(lambda dask_worker: len(dask_worker.transfer_incoming_log))
+    res = softres.minimize(Q, np.zeros(D_COLS), method="newton")
+    assert res.success and close(res.x, softres.minimize(P, np.zeros(D_COLS), method="newton").x, 1e-9)
+    moved = client.run(lambda dask_worker: [list(entry["keys"]) for entry in dask_worker.transfer_incoming_log])
+    moved = {key for addr, entries in moved.items() for keys in entries[logs[addr]:] for key in keys}
+    assert moved and {key.split("-")[0] for key in moved} <= {"_k_scale", "_k_total"}, moved
+    home = dict(zip((f.key for f in Q._local.point.z), Q.op.homes, strict=True))
+    assert all(set(where) == {home[key]} for key, where in client.who_has(Q._local.point.z).items())
+
+
+def test_blocks_read_from_disk_and_persisted_blocks(client, tmp_path):
+    """A and b read from .npy files inside the tasks (lazy blocks), or A persisted in the workers' memory:
+    numpy's values either way."""
+    P = softres.random_problem(n=1200, d=D_COLS, seed=2, w=1.0)
+    da.to_npy_stack(tmp_path / "A", da.from_array(np.asarray(P.A), chunks=(300, D_COLS)))
+    da.to_npy_stack(tmp_path / "b", da.from_array(np.asarray(P.b), chunks=300))
+    A_disk = da.from_npy_stack(tmp_path / "A", mmap_mode=None)
+    b_disk = da.from_npy_stack(tmp_path / "b", mmap_mode=None)
+    A_mem = client.persist(da.from_array(np.asarray(P.A), chunks=(400, D_COLS)))
+    x = P.x_true + 0.1
+    for Q in (softres.Problem(A_disk, b_disk, P.w), softres.Problem(A_mem, P.b, P.w)):
+        assert close(P.loss(x), Q.loss(x)) and close(P.grad(x), Q.grad(x), 1e-10)
+        assert close(P.hess(x), Q.hess(x), 1e-10) and np.array_equal(P.b, Q.b.compute())
+    assert all(isinstance(blk, distributed.Future) for blk in Q.op.blocks)
+
+
 def test_passes_per_newton_iteration(client):
     """Exact Newton: 2 passes at x0 (loss, gradient), then 3 per full-step iteration (numpy, dense: 2)."""
     P, Q = pair()
@@ -133,7 +176,7 @@ def test_passes_per_newton_iteration(client):
 
 def test_passes_per_algorithm1_iteration(client):
     """Algorithm 1 with sampling (s < n): 2 passes for the sketched Hessian, 4 per full-step iteration."""
-    _, Q = pair(n=6000, w=3.0, chunk=1500)
+    _, Q = pair(w=3.0)
     res = softres.minimize(Q, np.zeros(D_COLS), method="sketch-newton", seed=0, eps0=0.5, maxiter=5)
     assert res.nit == 5
     assert sketch.sample_size(D_COLS, 0.5, 0.05) < Q.n
@@ -146,7 +189,7 @@ def test_passes_per_algorithm1_iteration(client):
 def test_every_solver_reaches_numpy_s_minimiser(client, method):
     """Deterministic methods follow numpy's iterates to rounding; randomised ones draw other rows but
     converge to the same minimiser (to the solver's tolerance)."""
-    P, Q = pair(n=6000, w=3.0, chunk=1500)
+    P, Q = pair(w=3.0)
     x0 = np.zeros(D_COLS)
     r_np = softres.minimize(P, x0, method=method, seed=1)
     r = softres.minimize(Q, x0, method=method, seed=1)
@@ -172,7 +215,7 @@ def test_sketch_exact_when_the_sample_reaches_n(client):
 def test_sampled_hessian_is_accurate_and_unbiased(client):
     """Per-block leverage sampling: H̃ within Lemma A.8's relative accuracy of the exact diagonal part, and
     the mean over seeds approaches it (E[D̃] = D)."""
-    P, Q = pair(n=20000, w=3.0, chunk=5000)
+    P, Q = pair(n=4000, w=3.0, chunk=1000)
     x = P.x_true
     D = P.hess_diag(x)
     G = P.gram(D)
@@ -194,7 +237,7 @@ def test_sampled_hessian_is_accurate_and_unbiased(client):
 
 def test_score_reuse_takes_scores_from_the_gram_of_a_in_one_pass(client):
     """score_reuse ≥ κ: scores from AᵀA (one pass, once), one pass per sketched Hessian, same accuracy."""
-    P, Q = pair(n=20000, w=3.0, chunk=5000)
+    P, Q = pair(n=6000, w=3.0, chunk=1500)
     x = P.x_true
     D = P.hess_diag(x)
     kappa = D.max() / D.min()
@@ -219,7 +262,7 @@ def test_score_reuse_takes_scores_from_the_gram_of_a_in_one_pass(client):
 
 def test_nonpositive_diagonal_raise_and_exact(client):
     """w = 0 can make B_diag + w² negative: "raise" refuses (Lemma A.8's assumption), "exact" keeps rows."""
-    P, Q = pair(n=6000, w=0.0, chunk=1500)
+    P, Q = pair(w=0.0)
     x = P.x_true * 3
     D = P.hess_diag(x)
     assert (D < 0).any()
@@ -251,3 +294,6 @@ def test_bad_input_and_domain(client):
         Q.jac_f(np.zeros(3))
     with pytest.raises(NotImplementedError, match="SketchedHessian"):
         sketch.leverage_scores(A, np.ones(200), np.random.default_rng(0))
+    Q.op.homes = ["inproc://gone/1"] * len(Q.op.homes)  # a worker that left: an error, not tasks waiting forever
+    with pytest.raises(RuntimeError, match="left the Dask cluster"):
+        Q.loss(-x)
