@@ -198,12 +198,7 @@ class Problem:
         One product with ``A`` (shared with the loss through the cache) and one with ``Aᵀ``:
         ``O(nnz(A))``.
         """
-        st = self._at(x)
-        y = np.multiply(st.v_hat, st.r, out=st.buf.y)
-        if self._regularised:
-            with np.errstate(over="ignore", invalid="ignore"):
-                y += np.multiply(self.w2, st.z, out=st.buf.tmp)
-        return self.op.rmatvec(y)
+        return self.op.rmatvec(self._at(x).gradient_weights(self.w2 if self._regularised else None))
 
     def grad_error(self, x: Any) -> float:
         """The size of ``grad(x)``'s rounding error: ``ε_mach ‖A‖_F ‖t‖`` (no pass over ``A``).
@@ -224,8 +219,7 @@ class Problem:
 
     def grad_exp(self, x: Any) -> np.ndarray:
         """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
-        st = self._at(x)
-        return self.op.rmatvec(np.multiply(st.v_hat, st.r, out=st.buf.y))
+        return self.op.rmatvec(self._at(x).gradient_weights(None))
 
     def grad_alpha(self, x: Any) -> np.ndarray:
         """``∇α(x) = Aᵀ v(x)`` (Lemma 4.1: ``∂α/∂x_i = <v, A_{*,i}>``); ``inf`` on overflow."""

@@ -1,0 +1,43 @@
+"""Optional compiled kernels (numba) for the sparse products and the elementwise work of a state.
+
+With ``A`` sparse at about one nonzero per row, the two products ``A @ x`` and ``A.T @ y`` cost no
+more than the elementwise work on the ``n``-vectors of :class:`softres._state.State`. The largest
+part of that work is ``exp``: numpy's float64 ``exp`` is a scalar loop on CPUs without AVX-512
+(5-6 ns an entry on this project's machine, as much as both products at ``n = 10⁴``); the rest is a
+dozen numpy passes with their call overheads. ``benchmarks/bench_derivatives.py`` measures the parts.
+
+When numba is installed (``pip install softres[fast]``), :mod:`softres._kernels_numba` provides:
+
+* ``csc_matvec`` / ``csc_rmatvec``: the two products in the column-wise layout of
+  :class:`softres._linalg.MatrixOperator` without scipy's per-call overhead and without the
+  negative-index checks that signed indices cost (the finiteness check of ``A @ x`` in the same call);
+* ``exp_state``: ``e^{z−m}``, ``φ(z)e^{−m}``, ``φ'(z)e^{−m}`` of the units ``e^z + γz`` and their sums,
+  in one pass, with an ``exp`` the compiler vectorises (within 1 ulp of ``np.exp`` where that is
+  at least ``e^{-708}``; smaller values are ``0``);
+* ``normalise`` and ``residual``: ``f``, ``c``, ``<c, f>``, ``‖f‖²``, ``r`` and ``v/α`` in two passes;
+* ``gradient_weights``: ``y = v/α ∘ r + w² ∘ Ax``, the vector of the gradient ``Aᵀy``, in one pass.
+
+Without numba, or with ``SOFTRES_NUMBA=0`` in the environment, :data:`ENABLED` is ``False`` and the
+callers run their numpy code; both give the same results up to rounding (``tests/test_kernels.py``
+runs both). Nothing is imported or compiled before the first evaluation that uses a kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from types import ModuleType
+
+__all__ = ["ENABLED", "kernels"]
+
+#: Whether the compiled kernels are used: numba can be imported and ``SOFTRES_NUMBA`` is not ``"0"``.
+#: Callers read it at every call, so tests and benchmarks may switch it.
+ENABLED = importlib.util.find_spec("numba") is not None and os.environ.get("SOFTRES_NUMBA", "1") != "0"
+
+@functools.cache
+def kernels() -> ModuleType:
+    """:mod:`softres._kernels_numba`, imported on the first call (numba then compiles or loads its cache)."""
+    from softres import _kernels_numba
+
+    return _kernels_numba
