@@ -14,8 +14,8 @@ When numba is installed (``pip install softres[fast]``), :mod:`softres._kernels_
 * ``exp_state``: ``e^{z−m}``, ``φ(z)e^{−m}``, ``φ'(z)e^{−m}`` of the units ``e^z + γz`` and their sums,
   in one pass, with an ``exp`` the compiler vectorises (within 1 ulp of ``np.exp`` where that is
   at least ``e^{-708}``; smaller values are ``0``);
-* ``normalise`` and ``residual``: ``f``, ``c``, ``<c, f>``, ``‖f‖²``, ``r`` and ``v/α`` in two passes;
-* ``gradient_weights``: ``y = v/α ∘ r + w² ∘ Ax``, the vector of the gradient ``Aᵀy``, in one pass.
+* ``normalise``: ``f``, ``c``, ``<c, f>``, ``‖f‖²`` and ``v/α`` in one pass;
+* ``gradient_weights``: ``r = c − <c, f>`` and ``y = v/α ∘ r + w² ∘ Ax`` (the gradient is ``Aᵀy``) in one pass.
 
 Without numba, or with ``SOFTRES_NUMBA=0`` in the environment, :data:`ENABLED` is ``False`` and the
 callers run their numpy code; both give the same results up to rounding (``tests/test_kernels.py``

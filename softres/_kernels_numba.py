@@ -138,13 +138,14 @@ def exp_state(z: np.ndarray, gamma: float, phi: np.ndarray, dphi: np.ndarray,
 
 
 @_jit_reassoc
-def normalise(u: np.ndarray, b: np.ndarray, inv_alpha: float, c: np.ndarray) -> tuple[float, float]:
-    """``f = u / α`` in place and ``c = f − b``; returns ``(<c, f>, ‖f‖²)``."""
+def normalise(u: np.ndarray, b: np.ndarray, v: np.ndarray, inv_alpha: float, c: np.ndarray) -> tuple[float, float]:
+    """``f = u / α`` and ``v ← v / α`` in place, ``c = f − b``; returns ``(<c, f>, ‖f‖²)``."""
     cf = 0.0
     ff = 0.0
     for i in range(u.size):
         f = u[i] * inv_alpha
         u[i] = f
+        v[i] *= inv_alpha
         ci = f - b[i]
         c[i] = ci
         cf += ci * f
@@ -153,19 +154,16 @@ def normalise(u: np.ndarray, b: np.ndarray, inv_alpha: float, c: np.ndarray) -> 
 
 
 @_jit
-def residual(c: np.ndarray, cf: float, v: np.ndarray, inv_alpha: float, r: np.ndarray) -> None:
-    """``r = c − <c, f>`` and ``v ← v / α`` in place."""
-    for i in range(c.size):
-        r[i] = c[i] - cf
-        v[i] *= inv_alpha
-
-
-@_jit
-def gradient_weights(v_hat: np.ndarray, r: np.ndarray, w2: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
-    """``out = v/α ∘ r + w² ∘ z``; a ``w2`` of size 0 means no regulariser."""
+def gradient_weights(v_hat: np.ndarray, c: np.ndarray, cf: float, w2: np.ndarray, z: np.ndarray, out: np.ndarray,
+                     r: np.ndarray) -> None:
+    """``r = c − <c, f>`` and ``out = v/α ∘ r + w² ∘ z``; a ``w2`` of size 0 means no regulariser."""
     if w2.size == 0:
-        for i in range(r.size):
-            out[i] = v_hat[i] * r[i]
+        for i in range(c.size):
+            ri = c[i] - cf
+            r[i] = ri
+            out[i] = v_hat[i] * ri
     else:
-        for i in range(r.size):
-            out[i] = v_hat[i] * r[i] + w2[i] * z[i]
+        for i in range(c.size):
+            ri = c[i] - cf
+            r[i] = ri
+            out[i] = v_hat[i] * ri + w2[i] * z[i]

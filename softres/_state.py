@@ -10,8 +10,9 @@ nothing overflows even for ``max(Ax) = 1e4``.
 
 The ``n``-sized work arrays are reused from point to point (:class:`Buffers`); a
 :class:`~softres.Problem` keeps one set per thread. With numba installed, the units ``e^z + γz``
-compute the state in three compiled passes instead of about fifteen numpy ones
-(:mod:`softres._kernels`; the same formulas, equal up to rounding).
+compute the state in three compiled passes over ``n``-vectors (the shift, the exponentials with
+their sums, the normalisation) instead of about fifteen numpy ones, and ``r`` with the gradient's
+weights in one more (:mod:`softres._kernels`; the same formulas, equal up to rounding).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class State:
     Every ``n``-vector lives in the problem's :class:`Buffers` and is written in place.
     """
 
-    __slots__ = ("_has_B_diag", "_has_D", "_has_U", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
+    __slots__ = ("_has_B_diag", "_has_D", "_has_U", "_has_r", "alpha_scaled", "buf", "cf", "ff", "m", "x", "z")
 
     def __init__(self, x: np.ndarray | None, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit,
                  block: tuple[float, float, float | None, float | None] | None = None) -> None:
@@ -105,9 +106,10 @@ class State:
                     arr *= scale
                 self.m = m
         self.alpha_scaled = alpha_scaled
-        if kernels is not None:  # the same steps in two compiled passes
-            self.cf, self.ff = kernels.normalise(u, b, 1.0 / alpha_scaled, buf.c)
-            kernels.residual(buf.c, self.cf, buf.v_hat, 1.0 / alpha_scaled, buf.r)
+        self._has_B_diag = self._has_D = self._has_U = False
+        if kernels is not None:  # the same steps in one compiled pass; r when first needed
+            self.cf, self.ff = kernels.normalise(u, b, buf.v_hat, 1.0 / alpha_scaled, buf.c)
+            self._has_r = False
         else:
             u *= 1.0 / alpha_scaled  # u is now f
             c = np.subtract(u, b, out=buf.c)
@@ -115,11 +117,18 @@ class State:
             self.ff = float(u @ u) if ff is None else ff
             np.subtract(c, self.cf, out=buf.r)
             buf.v_hat *= 1.0 / alpha_scaled  # = v / α
-        self._has_B_diag = self._has_D = self._has_U = False
+            self._has_r = True
 
     f = property(lambda self: self.buf.f, doc="``f = u / α``")
     c = property(lambda self: self.buf.c, doc="``c = f − b``")
-    r = property(lambda self: self.buf.r, doc="``r = c − <c, f>``")
+
+    @property
+    def r(self) -> np.ndarray:
+        """``r = c − <c, f>``."""
+        if not self._has_r:
+            np.subtract(self.buf.c, self.cf, out=self.buf.r)
+            self._has_r = True
+        return self.buf.r
     v_hat = property(lambda self: self.buf.v_hat, doc="``v / α``")
 
     def gradient_weights(self, w2: np.ndarray | None) -> np.ndarray:
@@ -129,8 +138,10 @@ class State:
         an entry of ``w² ∘ Ax`` that overflows is ``inf``, which the product with ``Aᵀ`` reports.
         """
         y = self.buf.y
-        if _kernels.ENABLED:
-            _kernels.kernels().gradient_weights(self.v_hat, self.r, _NO_WEIGHTS if w2 is None else w2, self.z, y)
+        if _kernels.ENABLED:  # r in the same pass
+            _kernels.kernels().gradient_weights(self.v_hat, self.buf.c, self.cf, _NO_WEIGHTS if w2 is None else w2,
+                                                self.z, y, self.buf.r)
+            self._has_r = True
             return y
         np.multiply(self.v_hat, self.r, out=y)
         if w2 is not None:
@@ -143,7 +154,7 @@ class State:
         """``α⁻² v∘v + α⁻¹ φ''(Ax)∘r`` (Lemma 5.4, where ``φ'' = exp``); ``φ''(Ax)/α = e / α̃``."""
         bd = self.buf.B_diag
         if not self._has_B_diag:
-            np.multiply(self.buf.e, self.buf.r, out=bd)
+            np.multiply(self.buf.e, self.r, out=bd)
             bd *= 1.0 / self.alpha_scaled
             np.multiply(self.v_hat, self.v_hat, out=self.buf.tmp)
             bd += self.buf.tmp

@@ -32,6 +32,8 @@ def evaluate(P: Problem, x: np.ndarray, s: np.ndarray, compiled: bool, monkeypat
     out["passes"] = P.op.passes - start
     out.update(loss=P.loss(x), f=P.f(x), c=P.c(x), B_diag=P.B_diag(x), grad_exp=P.grad_exp(x),
                hessp=P.hessp(x, s), hess=P.hess(x), rank2=P.hess_rank2(x), alpha=P.alpha(x))
+    fresh = Problem(P.A, P.b, P.w, P.unit)  # the Hessian's parts before any gradient (r computed on demand)
+    out.update(hess_first=fresh.hess(x), U_first=fresh.B_rank(x)[0])
     return out
 
 
