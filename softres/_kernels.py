@@ -17,7 +17,8 @@ When numba is installed (``pip install softres[fast]``), :mod:`softres._kernels_
 * ``normalise``: ``f``, ``c``, ``<c, f>``, ``‖f‖²`` and ``v/α`` in one pass;
 * ``gradient_weights``: ``r = c − <c, f>`` and ``y = v/α ∘ r + w² ∘ Ax`` (the gradient is ``Aᵀy``) in one pass.
 
-Without numba, or with ``SOFTRES_NUMBA=0`` in the environment, :data:`ENABLED` is ``False`` and the
+Without numba, with a numba that fails to import (say, one that does not support the installed
+numpy), or with ``SOFTRES_NUMBA=0`` in the environment, :func:`active` returns ``None`` and the
 callers run their numpy code; both give the same results up to rounding (``tests/test_kernels.py``
 runs both). Nothing is imported or compiled before the first evaluation that uses a kernel.
 """
@@ -29,7 +30,7 @@ import importlib.util
 import os
 from types import ModuleType
 
-__all__ = ["ENABLED", "kernels"]
+__all__ = ["ENABLED", "active", "kernels"]
 
 #: Whether the compiled kernels are used: numba can be imported and ``SOFTRES_NUMBA`` is not ``"0"``.
 #: Callers read it at every call, so tests and benchmarks may switch it.
@@ -41,3 +42,19 @@ def kernels() -> ModuleType:
     from softres import _kernels_numba
 
     return _kernels_numba
+
+
+def active() -> ModuleType | None:
+    """The compiled kernels when :data:`ENABLED`, else ``None``.
+
+    A numba that is installed but fails to import switches the kernels off (for the rest of the
+    process) instead of failing the evaluation: the numpy code computes the same quantities.
+    """
+    global ENABLED
+    if not ENABLED:
+        return None
+    try:
+        return kernels()
+    except Exception:  # e.g. "Numba needs NumPy x.y or less": any failure to import means numpy
+        ENABLED = False
+        return None

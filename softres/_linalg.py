@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -65,9 +66,9 @@ class MatrixOperator:
         A = self.A
         return A.data, A.indices.view(f"u{A.indices.itemsize}"), A.indptr.view(f"u{A.indptr.itemsize}")
 
-    def _compiled(self) -> bool:
-        """Whether this operator's products run in the compiled kernels (CSC ``A``, numba present)."""
-        return _kernels.ENABLED and self.is_sparse and self.A.format == "csc"
+    def _csc_kernels(self) -> ModuleType | None:
+        """The compiled kernels if this operator's products use them (CSC ``A``, numba present), else ``None``."""
+        return _kernels.active() if self.is_sparse and self.A.format == "csc" else None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -92,9 +93,10 @@ class MatrixOperator:
     def matvec(self, x: np.ndarray, name: str = "x") -> np.ndarray:
         """``A @ x``; a ``ValueError`` naming ``name`` when the result is not finite."""
         self._count()
-        if self._compiled():
+        kernels = self._csc_kernels()
+        if kernels is not None:
             out = np.empty(self.n)
-            finite = _kernels.kernels().csc_matvec(*self._csc_parts, np.ascontiguousarray(x, dtype=float), out)
+            finite = kernels.csc_matvec(*self._csc_parts, np.ascontiguousarray(x, dtype=float), out)
         else:
             with np.errstate(over="ignore", invalid="ignore"):
                 out = np.asarray(self.A @ x)
@@ -106,8 +108,9 @@ class MatrixOperator:
     def rmatvec(self, y: np.ndarray) -> np.ndarray:
         """``A.T @ y`` for a vector or an ``(n, k)`` block (one pass either way)."""
         self._count()
-        if self._compiled():  # no floating-point warnings from compiled code: no errstate (2-3 µs a call)
-            out = self._compiled_rmatvec(y)
+        kernels = self._csc_kernels()
+        if kernels is not None:  # no floating-point warnings from compiled code: no errstate (2-3 µs a call)
+            out = self._compiled_rmatvec(kernels, y)
         else:
             out = self._numpy_rmatvec(y)
         if not np.isfinite(out).all():
@@ -129,9 +132,9 @@ class MatrixOperator:
                 out = np.asarray(self.A.T @ y)
         return out
 
-    def _compiled_rmatvec(self, y: np.ndarray) -> np.ndarray:
+    def _compiled_rmatvec(self, kernels: ModuleType, y: np.ndarray) -> np.ndarray:
         """``A.T @ y`` by the compiled kernel, column by column for an ``(n, k)`` block."""
-        kernel, parts = _kernels.kernels().csc_rmatvec, self._csc_parts
+        kernel, parts = kernels.csc_rmatvec, self._csc_parts
         if y.ndim == 1:
             out = np.empty(self.d)
             kernel(*parts, np.ascontiguousarray(y, dtype=float), out)

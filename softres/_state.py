@@ -81,7 +81,7 @@ class State:
         self.x = x
         self.z = z
         self.buf = buf
-        kernels = _kernels.kernels() if _kernels.ENABLED and block is None and unit.kind == "exp" else None
+        kernels = _kernels.active() if block is None and unit.kind == "exp" else None
         # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
         if kernels is not None:  # one compiled pass, with the sum and the sum of magnitudes
             self.m, total, bound = kernels.exp_state(z, unit.gamma, buf.f, buf.v_hat, buf.e)
@@ -138,8 +138,9 @@ class State:
         an entry of ``w² ∘ Ax`` that overflows is ``inf``, which the product with ``Aᵀ`` reports.
         """
         y = self.buf.y
-        if _kernels.ENABLED:  # r in the same pass
-            _kernels.kernels().gradient_weights(self.v_hat, self.buf.c, self.cf, _NO_WEIGHTS if w2 is None else w2,
+        kernels = _kernels.active()
+        if kernels is not None:  # r in the same pass
+            kernels.gradient_weights(self.v_hat, self.buf.c, self.cf, _NO_WEIGHTS if w2 is None else w2,
                                                 self.z, y, self.buf.r)
             self._has_r = True
             return y

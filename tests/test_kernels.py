@@ -59,7 +59,7 @@ def test_csc_products_match_scipy_with_empty_columns_and_rows(K, shape):
     A = sp.random_array(shape, density=0.02, format="csc", rng=rng)
     A = sp.csc_array(A)
     op = softres._linalg.MatrixOperator(A)
-    assert op._compiled()
+    assert op._csc_kernels() is K
     x, y = rng.standard_normal(shape[1]), rng.standard_normal(shape[0])
     np.testing.assert_allclose(op.matvec(x), A @ x, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(op.rmatvec(y), A.T @ y, rtol=1e-12, atol=1e-13)
@@ -152,3 +152,18 @@ def test_threads_sharing_a_problem_get_the_sequential_values():
     for (_, j), (loss, grad) in results.items():
         assert loss == expected[j][0]
         np.testing.assert_array_equal(grad, expected[j][1])
+
+
+def test_a_numba_that_fails_to_import_falls_back_to_numpy(monkeypatch):
+    P = softres.random_problem(500, 10, seed=8, density=0.05, w=1.0)
+    x = P.x_true
+    monkeypatch.setattr(_kernels, "ENABLED", False)
+    expected = Problem(P.A, P.b, P.w).grad(x)
+
+    def broken_numba():
+        raise ImportError("Numba needs NumPy 2.3 or less")  # what an incompatible numba says
+
+    monkeypatch.setattr(_kernels, "ENABLED", True)
+    monkeypatch.setattr(_kernels, "kernels", broken_numba)
+    np.testing.assert_array_equal(Problem(P.A, P.b, P.w).grad(x), expected)
+    assert _kernels.ENABLED is False and _kernels.active() is None
