@@ -13,8 +13,8 @@ For each shape the script times, interleaved and best-of-``repeat``:
 A second table takes the sparse gradient apart: its two products, the one ``exp`` per row that no
 gradient can skip (``np.exp`` over ``Ax``), and the gradient with softres' numpy code; with numba
 installed also the compiled products, a compiled ``exp`` pass and the gradient through the compiled
-kernels (:mod:`softres._kernels`), side by side in the same run. The first table uses the kernels
-when numba is installed (as softres does).
+kernels (:mod:`softres._kernels`), at every size, side by side in the same run. The first table
+uses the kernels as softres does: with numba installed, for ``n >= 10⁵`` rows.
 
 Usage::
 
@@ -35,7 +35,8 @@ import softres
 from softres import _kernels
 from softres.experiments._common import best_of
 
-COMPILED = _kernels.ENABLED  # numba installed and not switched off: softres' default path
+COMPILED = _kernels.ENABLED  # numba installed and not switched off: softres' default path ...
+MIN_ROWS = _kernels.MIN_ROWS  # ... for problems with at least this many rows
 
 
 def measure(n: int, d: int, density: float | None, repeat: int, d_products: bool) -> dict:
@@ -100,11 +101,11 @@ def floor_parts(P: softres.Problem, x: np.ndarray, y: np.ndarray) -> dict:
     def grad_with(compiled: bool):
         def run():
             turn[0] ^= 1
-            _kernels.ENABLED = compiled
+            _kernels.ENABLED, _kernels.MIN_ROWS = compiled, 0
             try:
                 P.grad(points[turn[0]])
             finally:
-                _kernels.ENABLED = COMPILED
+                _kernels.ENABLED, _kernels.MIN_ROWS = COMPILED, MIN_ROWS
         return run
 
     parts = {"Ax": lambda: A @ x, "ATy": lambda: A.T @ y, "exp": lambda: np.exp(shifted, out=out),
@@ -156,7 +157,7 @@ def main() -> None:
         rows.append((n, dens, res))
     header = (f"{'n':>9} {'A':>10} | {'grad/floor':>10} {'hessp/floor':>11} {'hess/gram':>9} "
               f"{'dprod/hess':>10} | {'floor ms':>8} {'grad ms':>8} {'gram ms':>8} {'hess ms':>8} | {'CSR floor':>9}")
-    kernels = "with the compiled kernels" if COMPILED else "numpy only (no numba)"
+    kernels = f"with the compiled kernels for n >= {MIN_ROWS:.0e}" if COMPILED else "numpy only (no numba)"
     print(f"\nd = {args.d}; best of {args.repeat} interleaved runs (3 at n = 1e6); grad, hessp, hess {kernels}")
     print(header)
     print("-" * len(header))

@@ -17,10 +17,14 @@ When numba is installed (``pip install softres[fast]``), :mod:`softres._kernels_
 * ``normalise``: ``f``, ``c``, ``<c, f>``, ``‖f‖²`` and ``v/α`` in one pass;
 * ``gradient_weights``: ``r = c − <c, f>`` and ``y = v/α ∘ r + w² ∘ Ax`` (the gradient is ``Aᵀy``) in one pass.
 
-Without numba, with a numba that fails to import (say, one that does not support the installed
-numpy), or with ``SOFTRES_NUMBA=0`` in the environment, :func:`active` returns ``None`` and the
-callers run their numpy code; both give the same results up to rounding (``tests/test_kernels.py``
-runs both). Nothing is imported or compiled before the first evaluation that uses a kernel.
+The kernels serve problems with at least :data:`MIN_ROWS` rows. Importing numba and loading the
+compiled code costs about a second per process on a quiet machine (2-3 s on this project's shared
+one), while a gradient at ``n = 10⁴`` saves about 0.2 ms: below ``10⁵`` rows the import is repaid
+only after thousands of evaluations, so small problems (the book's, the tests') stay with numpy and
+never import numba. ``SOFTRES_NUMBA=1`` in the environment uses the kernels at every size,
+``SOFTRES_NUMBA=0`` never. Without numba, or with a numba that fails to import (say, one that does
+not support the installed numpy), :func:`active` returns ``None`` and the callers run their numpy
+code; both give the same results up to rounding (``tests/test_kernels.py`` runs both).
 """
 
 from __future__ import annotations
@@ -30,11 +34,16 @@ import importlib.util
 import os
 from types import ModuleType
 
-__all__ = ["ENABLED", "active", "kernels"]
+__all__ = ["ENABLED", "MIN_ROWS", "active", "kernels"]
 
-#: Whether the compiled kernels are used: numba can be imported and ``SOFTRES_NUMBA`` is not ``"0"``.
-#: Callers read it at every call, so tests and benchmarks may switch it.
-ENABLED = importlib.util.find_spec("numba") is not None and os.environ.get("SOFTRES_NUMBA", "1") != "0"
+_MODE = os.environ.get("SOFTRES_NUMBA", "")
+
+#: Whether the compiled kernels may be used: numba can be found and ``SOFTRES_NUMBA`` is not ``"0"``.
+#: Read at every call, so tests and benchmarks may switch it.
+ENABLED = importlib.util.find_spec("numba") is not None and _MODE != "0"
+
+#: Fewest rows ``n`` for which the kernels are used (``0`` with ``SOFTRES_NUMBA=1``); read at every call.
+MIN_ROWS = 0 if _MODE == "1" else 100_000
 
 @functools.cache
 def kernels() -> ModuleType:
@@ -44,14 +53,14 @@ def kernels() -> ModuleType:
     return _kernels_numba
 
 
-def active() -> ModuleType | None:
-    """The compiled kernels when :data:`ENABLED`, else ``None``.
+def active(n: int) -> ModuleType | None:
+    """The compiled kernels for a problem with ``n`` rows when :data:`ENABLED` and ``n >= MIN_ROWS``, else ``None``.
 
     A numba that is installed but fails to import switches the kernels off (for the rest of the
     process) instead of failing the evaluation: the numpy code computes the same quantities.
     """
     global ENABLED
-    if not ENABLED:
+    if not ENABLED or n < MIN_ROWS:
         return None
     try:
         return kernels()

@@ -41,7 +41,7 @@ class MatrixOperator:
     (one nonzero per row, where CSR's per-row loop mispredicts branches); rows with 100 nonzeros keep
     ``csr_array``, 2× faster there. ``benchmarks/bench_derivatives.py`` prints both layouts' cost.
     With numba installed, ``Ax`` and ``Aᵀy`` in the column-wise layout run in compiled kernels
-    (:mod:`softres._kernels`).
+    for ``n >= 10⁵`` (:mod:`softres._kernels`).
     """
 
     def __init__(self, A: Any, name: str = "A") -> None:
@@ -68,7 +68,7 @@ class MatrixOperator:
 
     def _csc_kernels(self) -> ModuleType | None:
         """The compiled kernels if this operator's products use them (CSC ``A``, numba present), else ``None``."""
-        return _kernels.active() if self.is_sparse and self.A.format == "csc" else None
+        return _kernels.active(self.n) if self.is_sparse and self.A.format == "csc" else None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

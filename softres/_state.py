@@ -9,8 +9,8 @@ normaliser ``α̃ = <ũ, 1> = α e^{-m}``. The loss, gradient and Hessian are ra
 nothing overflows even for ``max(Ax) = 1e4``.
 
 The ``n``-sized work arrays are reused from point to point (:class:`Buffers`); a
-:class:`~softres.Problem` keeps one set per thread. With numba installed, the units ``e^z + γz``
-compute the state in three compiled passes over ``n``-vectors (the shift, the exponentials with
+:class:`~softres.Problem` keeps one set per thread. With numba installed and ``n >= 10⁵``, the units
+``e^z + γz`` compute the state in three compiled passes over ``n``-vectors (the shift, the exponentials with
 their sums, the normalisation) instead of about fifteen numpy ones, and ``r`` with the gradient's
 weights in one more (:mod:`softres._kernels`; the same formulas, equal up to rounding).
 """
@@ -81,7 +81,7 @@ class State:
         self.x = x
         self.z = z
         self.buf = buf
-        kernels = _kernels.active() if block is None and unit.kind == "exp" else None
+        kernels = _kernels.active(z.size) if block is None and unit.kind == "exp" else None
         # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
         if kernels is not None:  # one compiled pass, with the sum and the sum of magnitudes
             self.m, total, bound = kernels.exp_state(z, unit.gamma, buf.f, buf.v_hat, buf.e)
@@ -138,7 +138,7 @@ class State:
         an entry of ``w² ∘ Ax`` that overflows is ``inf``, which the product with ``Aᵀ`` reports.
         """
         y = self.buf.y
-        kernels = _kernels.active()
+        kernels = _kernels.active(self.z.size)
         if kernels is not None:  # r in the same pass
             kernels.gradient_weights(self.v_hat, self.buf.c, self.cf, _NO_WEIGHTS if w2 is None else w2,
                                                 self.z, y, self.buf.r)

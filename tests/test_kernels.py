@@ -1,6 +1,7 @@
 """The compiled kernels (softres._kernels, numba) against numpy, scipy and the numpy fallback.
 
-Skipped without numba (then there is only the numpy path); the comparisons switch ``_kernels.ENABLED`` both ways.
+Skipped without numba (then there is only the numpy path); the comparisons switch ``_kernels.ENABLED``
+both ways, at every size (``MIN_ROWS = 0``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,24 @@ from softres.units import COSH, SOFTMAX, UNIFIED, unified
 numba = pytest.importorskip("numba")
 
 
+@pytest.fixture(autouse=True)
+def at_every_size(monkeypatch):
+    """The kernels for the small problems of these tests too (softres uses them from MIN_ROWS rows)."""
+    monkeypatch.setattr(_kernels, "MIN_ROWS", 0)
+
+
 @pytest.fixture
 def K():
     return _kernels.kernels()
+
+
+def test_by_default_only_problems_with_many_rows_use_the_kernels(monkeypatch):
+    monkeypatch.undo()
+    assert _kernels.MIN_ROWS == 100_000 or _kernels._MODE == "1"
+    if _kernels.ENABLED and _kernels._MODE != "1":
+        small = Problem(sp.random_array((500, 5), density=0.2, format="csc", rng=0), np.zeros(500))
+        assert small.op._csc_kernels() is None and _kernels.active(99_999) is None
+        assert _kernels.active(100_000) is _kernels.kernels()
 
 
 def evaluate(P: Problem, x: np.ndarray, s: np.ndarray, compiled: bool, monkeypatch) -> dict:
@@ -166,4 +182,4 @@ def test_a_numba_that_fails_to_import_falls_back_to_numpy(monkeypatch):
     monkeypatch.setattr(_kernels, "ENABLED", True)
     monkeypatch.setattr(_kernels, "kernels", broken_numba)
     np.testing.assert_array_equal(Problem(P.A, P.b, P.w).grad(x), expected)
-    assert _kernels.ENABLED is False and _kernels.active() is None
+    assert _kernels.ENABLED is False and _kernels.active(10**6) is None
