@@ -32,8 +32,9 @@ sketched Hessian               2    CountSketch of ``D^{1/2}A``; then leverage s
 ==========================  ======  ==================================================================
 
 An exact Newton iteration with a full step is therefore 3 passes (Hessian, the line search's loss at
-the new point, the gradient there; numpy's :class:`~softres._linalg.MatrixOperator` makes 4), and an
-iteration of Algorithm 1 is 4 (numpy: 5). Each rejected line-search trial adds one.
+the new point, the gradient there; numpy's :class:`~softres._linalg.MatrixOperator` makes 2 for a dense
+``A``, whose loss and gradient share one pass, and 4 for a sparse one), and an iteration of Algorithm 1
+is 4 (numpy: 3 dense, 5 sparse). Each rejected line-search trial adds one.
 
 The sketch (Lemma A.8) differs from numpy's in how rows are drawn: the leverage-score estimates are
 those of :func:`softres.sketch.leverage_scores` (a CountSketch, its QR factor, a Gaussian projection),

@@ -3,7 +3,9 @@
 Every computation in softres that reads all of ``A`` (``Ax``, ``Aᵀy``, the weighted Gram product
 ``AᵀDA``, the sketch's ``SA`` and its Johnson–Lindenstrauss product) goes through one
 :class:`MatrixOperator`, which counts it. Passes over ``A`` are the cost that transfers across
-machines: at large ``n`` each one is bound by memory bandwidth. The count is kept per thread, so
+machines: at large ``n`` each one is bound by memory bandwidth. A pass is one read of ``A`` from
+memory: :meth:`MatrixOperator.fused` reads each block of rows twice, the second time from cache, and
+counts one. The count is kept per thread, so
 two threads sharing a :class:`~softres.Problem` each see their own.
 """
 
@@ -30,6 +32,10 @@ CSC_MAX_ROW_NNZ = 16
 #: 1 MB L2 cache were the fastest of 1, 2, 4 MB and a single n × d product for most shapes tried
 #: (n = 1e4 to 1e6, d = 50 to 200; within 10% of the best for the others).
 _GRAM_BLOCK_BYTES = 1 << 20
+
+#: Bytes of a dense ``A`` per block of rows in :meth:`MatrixOperator.fused`: a block is read from memory
+#: once for ``A_b x`` and read again, from the 32 MB L3 cache, for ``A_bᵀ Y_b``.
+_FUSED_BLOCK_BYTES = 2 << 20
 
 
 class MatrixOperator:
@@ -143,6 +149,33 @@ class MatrixOperator:
         for j in range(y.shape[1]):
             kernel(*parts, np.ascontiguousarray(y[:, j], dtype=float), out[j])
         return out.T
+
+    def fused(self, x: np.ndarray, local: Any, k: int, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
+        """``z = A x`` and ``G = Yᵀ A`` in one pass over a dense ``A``, where ``Y``'s rows depend on ``z``'s.
+
+        ``A`` is read in blocks of rows small enough to stay in cache: for each block ``b``,
+        ``z_b = A_b x`` and then ``G += Y_b A_b`` with ``Y_b = local(z_b, rows, G)`` (``k × n_b``; ``local``
+        may rescale the partial sum ``G``, ``k × d``, in place). Memory traffic is one read of ``A``
+        instead of the two of :meth:`matvec` followed by :meth:`rmatvec`: the gradient's two products
+        when its weights are a function of each row's ``z_i`` and a few sums (:meth:`Problem.loss_and_grad`).
+        A ``ValueError`` naming ``name`` when ``A x`` is not finite; ``G`` is the caller's to check.
+        """
+        if self.is_sparse:
+            raise TypeError("MatrixOperator.fused needs a dense A")
+        self._count()
+        A = self.A
+        z = np.empty(self.n)
+        G = np.zeros((k, self.d))
+        rows = max(1, _FUSED_BLOCK_BYTES // (8 * self.d))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, self.n, rows):
+                sl = slice(start, min(start + rows, self.n))
+                Ab = A[sl]
+                zb = np.matmul(Ab, x, out=z[sl])
+                if not np.isfinite(zb).all():
+                    raise ValueError(f"{name} is too large: A @ {name} is not finite in float64")
+                G += local(zb, sl, G) @ Ab
+        return z, G
 
     def sketch(self, S: sp.sparray) -> np.ndarray:
         """``S @ A`` as a dense array for a sparse embedding ``S`` with ``n`` columns."""

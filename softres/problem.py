@@ -178,8 +178,98 @@ class Problem:
 
     def loss(self, x: Any) -> float:
         """``L(x) = L_exp(x) + L_reg(x)``, the objective of Theorem 9.1."""
-        st = self._at(x)
+        return self._loss(self._at(x))
+
+    def _loss(self, st: State) -> float:
         return 0.5 * float(st.c @ st.c) + self._reg(st.z)
+
+    @property
+    def fused_loss_and_grad(self) -> bool:
+        """Whether :meth:`loss_and_grad` reads ``A`` once (dense ``A``) rather than twice."""
+        return isinstance(self.op, MatrixOperator) and not self.op.is_sparse
+
+    def loss_and_grad(self, x: Any) -> tuple[float, np.ndarray]:
+        """``(L(x), ∇L(x))`` (what scipy's ``jac=True`` takes), for a dense ``A`` in one pass over ``A``.
+
+        The gradient of Lemma 4.1, ``Aᵀ(v/α ∘ (f − b − <c, f>)) + Aᵀ(w² ∘ Ax)``, needs ``α`` and
+        ``<c, f>``, sums over all rows, before its product with ``Aᵀ`` can start. Expanded with
+        ``f = u/α`` it is ``α⁻² Aᵀ(v∘u) − α⁻¹ Aᵀ(v∘b) − α⁻¹<c, f> Aᵀv + Aᵀ(w²∘Ax)``: four products
+        whose weights depend on each row alone, so each block of rows of ``A`` is read once for ``Ax``
+        and again, from cache, for the four (:meth:`softres._linalg.MatrixOperator.fused`). The same
+        sums give ``AᵀU`` of Lemma 5.4, so a following :meth:`hess` costs only its Gram product. The
+        terms combined are those whose sizes :meth:`grad_error` bounds. For sparse ``A`` (whose
+        products are cheap next to the work on ``n``-vectors) the two passes of :meth:`loss` and :meth:`grad`.
+        """
+        st = self._at_fused(x)
+        if st is not None and st.grad is not None:
+            return self._loss(st), st.grad.copy()
+        return self.loss(x), self.grad(x)
+
+    def _at_fused(self, x: Any) -> State | None:
+        """The state at ``x``; at a new point of a dense ``A`` from the one-pass :meth:`_fused_state`. ``None``
+        for a sparse or distributed ``A``."""
+        if not self.fused_loss_and_grad:
+            return None
+        x = as_vector(x, self.d, "x")
+        st = getattr(self._local, "state", None)
+        return st if st is not None and np.array_equal(st.x, x) else self._fused_state(x)
+
+    def _fused_state(self, x: np.ndarray) -> State:
+        """The state at ``x`` with ``∇L(x)`` and ``AᵀU``, from one pass over a dense ``A``.
+
+        Each block of rows is evaluated with its own shift ``m_b``; the partial sums are kept scaled
+        by the largest shift so far (rescaled when a block raises it), and the blocks' work arrays are
+        brought to the final shift at the end, so the state is the one :meth:`_at` would compute.
+        """
+        loc = self._local
+        if getattr(loc, "buffers", None) is None:
+            loc.buffers = Buffers(self.n)
+        loc.state = None  # the pass overwrites the shared buffers, even if it raises
+        buf, unit, b, w2 = loc.buffers, self.unit, self.b, self.w2
+        k = 4 if self._regularised else 3
+        blocks: list[tuple[slice, float, float]] = []
+        top = [0.0]  # every unit's shift is ≥ 0
+
+        def local(zb: np.ndarray, sl: slice, G: np.ndarray) -> np.ndarray:
+            f, v, e = buf.f[sl], buf.v_hat[sl], buf.e[sl]
+            mb, bound = unit.evaluate(zb, f, v, e)
+            blocks.append((sl, mb, bound))
+            if mb > top[0]:  # earlier sums were scaled by e^{−top}: bring them to e^{−mb}
+                s = math.exp(top[0] - mb)
+                G[0] *= s * s
+                G[1:3] *= s
+                top[0] = mb
+            s = math.exp(mb - top[0])
+            Y = np.empty((k, zb.size))
+            np.multiply(v, f, out=Y[0])
+            Y[0] *= s * s
+            np.multiply(v, b[sl], out=Y[1])
+            Y[1] *= s
+            np.multiply(v, s, out=Y[2])
+            if k == 4:
+                np.multiply(w2[sl], zb, out=Y[3])
+            return Y
+
+        z, G = self.op.fused(x, local, k)
+        m, bound = top[0], 0.0
+        for sl, mb, bb in blocks:
+            if mb != m:
+                s = math.exp(mb - m)
+                for arr in (buf.f, buf.v_hat, buf.e):
+                    arr[sl] *= s
+            bound += bb * math.exp(mb - m)
+        st = State(x.copy(), z, b, buf, unit, evaluated=(m, bound))
+        loc.state = st
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = 1.0 / st.alpha_scaled
+            vf, vb, v = G[0] * (a * a), G[1] * a, G[2] * a
+            g = vf - vb - st.cf * v
+            q = 2.0 * vf - vb - st.cf * v
+            if k == 4:
+                g += G[3]
+        if np.isfinite(g).all() and np.isfinite(q).all():  # else grad() recomputes and reports the overflow
+            st.grad, st.AtU = g, np.column_stack([v, q])
+        return st
 
     def _reg(self, z: np.ndarray) -> float:
         if not self._regularised:
@@ -196,9 +286,12 @@ class Problem:
         """Gradient ``∇L(x) = α⁻¹ Aᵀ(v ∘ r) + Aᵀ W² A x`` with ``r = c − <c, f>`` (Lemma 4.1).
 
         One product with ``A`` (shared with the loss through the cache) and one with ``Aᵀ``:
-        ``O(nnz(A))``.
+        ``O(nnz(A))``. At a new point of a dense ``A`` both in one pass over ``A`` (:meth:`loss_and_grad`).
         """
-        return self.op.rmatvec(self._at(x).gradient_weights(self.w2 if self._regularised else None))
+        st = self._at_fused(x) or self._at(x)  # a dense A at a new point: one pass (see loss_and_grad)
+        if st.grad is not None:
+            return st.grad.copy()
+        return self.op.rmatvec(st.gradient_weights(self.w2 if self._regularised else None))
 
     def grad_error(self, x: Any) -> float:
         """The size of ``grad(x)``'s rounding error: ``ε_mach ‖A‖_F ‖t‖`` (no pass over ``A``).
@@ -284,12 +377,37 @@ class Problem:
         """
         st = self._at(x)
         s = as_vector(s, self.d, "s")
+        if self.fused_loss_and_grad:
+            return self._hessp_fused(st, s)
         t = self.op.matvec(s, "s")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in rmatvec's check
             vt, pt = t @ st.U
             y = np.multiply(st.D(self.w2), t, out=st.buf.y)
             y += np.matmul(st.U, np.array([st.ff * vt - pt, -vt]), out=st.buf.tmp)  # + B_rank (As)
         return self.op.rmatvec(y)
+
+    def _hessp_fused(self, st: State, s: np.ndarray) -> np.ndarray:
+        """``hessp`` in one pass over a dense ``A`` (two passes the first time at a point, for ``AᵀU``).
+
+        ``Aᵀ(D ∘ As + U c)`` with ``c = (‖f‖² Uᵀ_1 As − Uᵀ_2 As, −Uᵀ_1 As)`` a pair of sums over all rows:
+        ``Aᵀ(D ∘ As)`` and ``UᵀAs`` are accumulated block by block (:meth:`MatrixOperator.fused`), and
+        ``(AᵀU) c`` added at the end with ``AᵀU`` kept in the state.
+        """
+        if st.AtU is None:
+            st.AtU = self.op.rmatvec(st.U)
+        D, U, sums = st.D(self.w2), st.U, np.zeros(2)
+
+        def local(tb: np.ndarray, sl: slice, G: np.ndarray) -> np.ndarray:
+            sums[:] += tb @ U[sl]
+            return (D[sl] * tb)[None, :]
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, G = self.op.fused(s, local, 1, name="s")
+            vt, pt = sums
+            out = G[0] + st.AtU @ np.array([st.ff * vt - pt, -vt])
+        if not np.isfinite(out).all():
+            raise ValueError("the result overflows float64 (A.T @ y is not finite)")
+        return out
 
     def hess(self, x: Any) -> np.ndarray:
         """Hessian ``∇²L(x) = Aᵀ(B_diag(x) + W²)A + Aᵀ B_rank(x) A`` as a ``d × d`` array (Lemma 5.2).
@@ -314,7 +432,7 @@ class Problem:
         return self._rank2(self._at(x))
 
     def _rank2(self, st: State) -> np.ndarray:
-        a, q = self.op.rmatvec(st.U).T
+        a, q = (self.op.rmatvec(st.U) if st.AtU is None else st.AtU).T
         with np.errstate(over="ignore", invalid="ignore"):
             return st.ff * np.outer(a, a) - np.outer(a, q) - np.outer(q, a)
 

@@ -28,7 +28,7 @@ from softres._validate import as_vector, check_choice, check_int, check_real
 from softres.examples import as_generator
 
 __all__ = ["NONPOSITIVE", "SAMPLING", "NonPositiveDiagonalError", "SketchedHessian", "SparseDiagonal",
-           "leverage_scores", "sample_size", "sampled_gram", "sparsify_diagonal"]
+           "condition_estimate", "leverage_scores", "sample_size", "sampled_gram", "sparsify_diagonal"]
 
 #: The one spelling of what to do where the diagonal ``B_diag + W²`` is not positive (Lemma A.8 needs it
 #: positive): ``"raise"`` refuses (:class:`NonPositiveDiagonalError`), ``"exact"`` keeps those rows exactly.
@@ -90,6 +90,21 @@ def leverage_scores(A: Any, D: np.ndarray, rng: np.random.Generator, *, embed_ro
     Zt = op.times_transpose(jl_projection(SM, k, rng).T)  # Zᵀ = (R⁻¹G)ᵀ Aᵀ, k × n
     # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
     return np.minimum(D * np.einsum("ij,ij->j", Zt, Zt), 1.0)
+
+
+def condition_estimate(A: Any, rng: np.random.Generator, *, embed_rows: int | None = None) -> float:
+    """An estimate of ``A``'s condition number ``σ_max/σ_min``, from a CountSketch of ``A`` (one pass).
+
+    ``S A`` with ``S`` a sparse embedding of ``embed_rows`` (default ``min(n, 8 d)``) rows, as in
+    :func:`leverage_scores`, keeps the singular values of ``A`` within a modest factor, and its own
+    are those of a small ``m × d`` matrix. ``inf`` when the sketch is rank deficient.
+    """
+    op = as_operator(A)
+    n, d = op.n, op.d
+    m = min(n, embed_rows or 8 * d)
+    S = sp.csc_array((rng.choice([-1.0, 1.0], size=n), rng.integers(0, m, size=n), np.arange(n + 1)), shape=(m, n))
+    sv = np.linalg.svd(op.sketch(S), compute_uv=False)
+    return float(sv[0] / sv[-1]) if sv.size == d and sv[-1] > 0 else math.inf
 
 
 def jl_dimension(n: int) -> int:

@@ -289,10 +289,105 @@ def test_no_warning_and_no_nan_on_any_accepted_input(n, d, seed, x_scale, a_scal
     rng = np.random.default_rng(seed)
     P = Problem(a_scale * rng.standard_normal((n, d)), rng.random(n), rng.random(n))
     x = x_scale * rng.standard_normal(d)
-    for call in (P.loss, P.grad, P.hess, P.f, P.B_diag, lambda t: P.hessp(t, np.ones(d)),
-                 P.alpha, P.u, P.v, P.in_domain):
+    Q = Problem(P.A, P.b, P.w)  # its first call is the one-pass loss and gradient
+    for call in (lambda t: Q.loss_and_grad(t)[1], lambda t: Q.hess(t), P.loss, P.grad, P.hess, P.f, P.B_diag,
+                 lambda t: P.hessp(t, np.ones(d)), P.alpha, P.u, P.v, P.in_domain):
         try:
             out = call(x)
         except ValueError:  # DomainError, or a named overflow of A @ x
             continue
         assert not np.any(np.isnan(out))
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """One-pass loss and gradient over blocks of two rows: many blocks, each with its own shift."""
+    import softres._linalg
+
+    monkeypatch.setattr(softres._linalg, "_FUSED_BLOCK_BYTES", 16)  # 16 bytes = 2 rows of d = 1; rows ≥ 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_loss_and_grad_in_one_pass_match_independent_derivatives(small_blocks, seed):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(1, 12)), int(rng.integers(1, 4))
+    A, b, w, x = make(n, d, seed, x_scale=[0.1, 1.0, 2.0][seed % 3], w_kind=["none", "scalar", "vector"][seed % 3])
+    wv = np.zeros(n) if w is None else np.broadcast_to(w, b.shape).astype(float)
+    P = Problem(A, b, w)
+    if not P.in_domain(x) or abs(P.alpha(x)) < 1e-3 * np.abs(P.u(x)).sum():
+        pytest.skip("too close to the pole alpha = 0 for any method")
+    P = Problem(A, b, w)  # no cached state: loss_and_grad makes the pass
+    loss, grad = P.loss_and_grad(x)
+    fun = lambda t: naive_loss(A, b, wv, t)  # noqa: E731
+    close(loss, naive_loss(A, b, wv, x))
+    close(grad, complex_step_jacobian(fun, x))
+    H_ref = hyperdual_hessian(fun, x)
+    close(P.hess(x), H_ref, floor=term_scale(A, x))  # its rank-two part from the same pass
+    s = rng.standard_normal(d)
+    close(P.hessp(x, s), H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum())  # one pass, blocks of two rows
+    Q = Problem(A, b, w)
+    close(Q.grad(x), grad, rtol=1e-13)  # the gradient alone at a new point: the same pass
+
+
+@pytest.mark.parametrize("top", [30.0, 710.0, 1e4])
+def test_loss_and_grad_in_one_pass_scale_each_block(small_blocks, top):
+    """Blocks whose shifts differ by up to 1e4: the sums are rescaled, and agree with a 50-digit reference."""
+    rng = np.random.default_rng(int(top))
+    A = rng.standard_normal((9, 3))
+    A[::2] *= 1e-3  # small z in every other block
+    b, w = rng.random(9) / 9, 0.3 * rng.random(9)
+    x = rng.standard_normal(3)
+    x *= top / (A @ x).max()
+    ref_loss, ref_grad, ref_hess = mp_derivatives(A, b, w, x)
+    P = Problem(A, b, w)
+    loss, grad = P.loss_and_grad(x)
+    close(loss, ref_loss, rtol=1e-9)
+    close(grad, ref_grad, rtol=1e-8)
+    close(P.hess(x), ref_hess, rtol=1e-8)
+
+
+@pytest.mark.parametrize("unit", ["softmax", "unified", "shortcut", "cosh", "sinh"])
+def test_loss_and_grad_in_one_pass_for_every_unit(small_blocks, unit):
+    rng = np.random.default_rng(7)
+    A = np.abs(rng.standard_normal((40, 3)))  # z > 0 at x > 0: inside every unit's domain
+    b, x = rng.random(40) / 40, np.abs(rng.standard_normal(3))
+    P, Q = Problem(A, b, 0.2, unit=unit), Problem(sp.csr_array(A), b, 0.2, unit=unit)  # Q: two products
+    loss, grad = P.loss_and_grad(x)
+    assert loss == pytest.approx(Q.loss(x), rel=1e-14)
+    close(grad, Q.grad(x), rtol=1e-12)
+    close(P.hess(x), Q.hess(x), rtol=1e-12)
+    s = rng.standard_normal(3)
+    close(P.hessp(x, s), Q.hessp(x, s), rtol=1e-12)
+
+
+def test_loss_and_grad_passes():
+    """Dense A: loss and gradient in one pass, the Hessian after it in one more; sparse A: two, then two."""
+    P = softres.random_problem(500, 6, seed=3)
+    x = P.x_true
+    start = P.op.passes
+    loss, grad = P.loss_and_grad(x)
+    assert P.op.passes - start == 1 and P.fused_loss_and_grad
+    assert P.loss(x) == loss and np.array_equal(P.grad(x), grad)
+    assert P.op.passes - start == 1
+    P.hess(x)
+    assert P.op.passes - start == 2
+    P.hessp(x, np.ones(6))
+    assert P.op.passes - start == 3  # AᵀU kept from the pass: A s and Aᵀ(...) in one more
+    Q = Problem(P.A, P.b, P.w)
+    Q.loss(x)
+    start = Q.op.passes
+    Q.hessp(x, np.ones(6))
+    Q.hessp(x, np.zeros(6))
+    assert Q.op.passes - start == 3  # AᵀU once, then one pass per product
+    grad[0] += 1.0  # a copy: the cached gradient is unchanged
+    assert not np.array_equal(P.grad(x), grad)
+    S = Problem(sp.csr_array(P.A), P.b, P.w)
+    start = S.op.passes
+    assert not S.fused_loss_and_grad
+    S.loss_and_grad(x)
+    S.hess(x)
+    assert S.op.passes - start == 4
+    with pytest.raises(ValueError, match="x is too large"):
+        P.loss_and_grad(1e308 * np.ones(6))
+    with pytest.raises(TypeError, match="x"):
+        P.loss_and_grad(x + 0j)

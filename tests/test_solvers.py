@@ -191,3 +191,58 @@ def test_lbfgs_costs_no_more_passes_than_scipys(monkeypatch):
                 options={"maxiter": res.nit, "gtol": 0.0, "ftol": 0.0, "maxcor": 20})
     theirs = P.op.passes - start
     assert res.success and ours <= theirs + 4, (ours, theirs)
+
+
+@pytest.mark.parametrize("col_range", [1.0, 30.0, 1000.0])
+def test_condition_estimate_within_a_small_factor_of_the_svd(col_range):
+    from softres.sketch import condition_estimate
+
+    P = softres.random_problem(3000, 20, seed=4, col_range=col_range)
+    true = np.linalg.cond(P.A)
+    for seed in range(5):
+        est = condition_estimate(P.A, np.random.default_rng(seed))
+        assert true / 3 <= est <= 3 * true, (est, true)
+    S = softres.random_problem(3000, 20, seed=4, col_range=col_range, density=0.2)
+    true = np.linalg.cond(S.A.toarray())
+    assert true / 3 <= condition_estimate(S.A, np.random.default_rng(0)) <= 3 * true
+
+
+@pytest.mark.parametrize(("density", "col_range", "expected"), [(None, 1.0, "lbfgs"), (None, 100.0, "newton"),
+                                                                (0.05, 1.0, "newton"), (0.05, 100.0, "newton")])
+def test_auto_chooses_by_sparsity_and_conditioning_and_reaches_newtons_optimum(density, col_range, expected):
+    P = softres.random_problem(4000, 20, seed=2, density=density, w=5.0, col_range=col_range)
+    start = P.op.passes
+    res = minimize(P, np.zeros(P.d), method="auto", seed=0)
+    assert res.success and f"auto chose {expected!r}" in res.message
+    assert res.passes == P.op.passes - start
+    ref = minimize(P, np.zeros(P.d), method="newton", tol=1e-13)
+    assert np.linalg.norm(res.x - ref.x) <= 1e-6 * np.linalg.norm(ref.x)
+    warm = minimize(P, ref.x, method="auto", seed=0)
+    assert warm.success and warm.nit <= 1
+
+
+def test_lbfgs_direction_equals_the_two_loop_recursion():
+    """The compact form (Byrd, Nocedal, Schnabel 1994) against Nocedal & Wright's Algorithm 7.4, written here."""
+    from softres.solvers._methods import LBFGS
+
+    rng = np.random.default_rng(0)
+    d, memory = 7, 5
+    method = LBFGS(softres.random_problem(50, d, seed=0), rng, memory=memory)
+    method.scale = 0.3
+    pairs = []
+    for _ in range(9):
+        s = rng.standard_normal(d)
+        y = s + 0.8 * rng.standard_normal(d)  # some pairs have sᵀy < 0 and are skipped
+        method.accepted(s, y)
+        if s @ y > 0:
+            pairs = [*pairs, (s, y, 1.0 / (s @ y))][-memory:]
+        g = rng.standard_normal(d)
+        q, coeffs = g.copy(), []
+        for s_, y_, rho in reversed(pairs):
+            coeffs.append(rho * (s_ @ q))
+            q -= coeffs[-1] * y_
+        r = q * ((pairs[-1][0] @ pairs[-1][1]) / (pairs[-1][1] @ pairs[-1][1])) if pairs else 0.3 * q
+        for (s_, y_, rho), a in zip(pairs, reversed(coeffs), strict=True):
+            r += (a - rho * (y_ @ r)) * s_
+        close = np.abs(method.direction(np.zeros(d), g) + r).max() <= 1e-12 * np.abs(r).max()
+        assert close

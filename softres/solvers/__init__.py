@@ -17,7 +17,10 @@ each in :mod:`._methods`); :data:`METHODS` lists their names:
 ``"sketch-lbfgs"``
     L-BFGS (beyond the paper) whose initial inverse Hessian is the sketched Hessian at ``x0``;
 ``"gd"``, ``"lbfgs"``
-    baselines: gradient descent with a Lipschitz-estimated step, and L-BFGS.
+    baselines: gradient descent with a Lipschitz-estimated step, and L-BFGS;
+``"auto"``
+    the method :func:`choose_method` picks from the problem's sparsity and an estimate of ``A``'s
+    condition number (``"newton"`` or ``"lbfgs"``; the result's message says which and why).
 
 A solver never raises on a numerical failure (a non-finite gradient or Hessian, a domain error) and
 never returns ``nan``: it stops with ``success=False``, a ``status`` and a reason; no numpy warning
@@ -37,9 +40,10 @@ from softres._validate import as_vector, check_int, check_real
 from softres.examples import as_generator
 from softres.problem import Problem
 from softres.solvers._common import STATUS, Method, chol_solve, pd_factor, run
-from softres.solvers._methods import GD, LBFGS, Newton, NewtonCG, SketchLBFGS, SketchNewton
+from softres.solvers._methods import GD, LBFGS, Auto, Newton, NewtonCG, SketchLBFGS, SketchNewton, choose_method
 
-__all__ = ["METHODS", "REGISTRY", "STATUS", "Method", "minimize", "newton_method", "options_of", "register"]
+__all__ = ["METHODS", "REGISTRY", "STATUS", "Method", "choose_method", "minimize", "newton_method", "options_of",
+           "register"]
 
 #: Method name → class; :func:`register` adds to it.
 REGISTRY: dict[str, type[Method]] = {}
@@ -55,7 +59,7 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-for _cls in (Newton, SketchNewton, NewtonCG, SketchLBFGS, GD, LBFGS):
+for _cls in (Newton, SketchNewton, NewtonCG, SketchLBFGS, GD, LBFGS, Auto):
     register(_cls)
 
 #: Names of the registered methods, in registration order.

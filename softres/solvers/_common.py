@@ -95,12 +95,16 @@ class _Counted:
 
     def __init__(self, problem: Any) -> None:
         self.problem, self.nfev, self.njev = problem, 0, 0
+        # Where the loss and the gradient come from one pass, every trial computes both: an accepted
+        # trial's gradient is then free, a rejected one costs no extra pass.
+        self.loss = problem.loss_and_grad if getattr(problem, "fused_loss_and_grad", False) else problem.loss
 
     def trial_loss(self, x: np.ndarray) -> float:
         """``L(x)``, or ``inf`` where ``x`` is outside the domain or something overflows (a rejected trial)."""
         self.nfev += 1
         try:
-            value = float(self.problem.loss(x))
+            value = self.loss(x)
+            value = float(value[0] if isinstance(value, tuple) else value)
         except ValueError:
             return math.inf
         return value if math.isfinite(value) else math.inf
@@ -186,7 +190,8 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
         try:
             try:
                 oracle.nfev += 1
-                f = float(problem.loss(x))
+                f = oracle.loss(x)
+                f = float(f[0] if isinstance(f, tuple) else f)
             except ValueError as exc:  # DomainError, or an overflow at x0
                 raise Stop(3, str(exc)) from None
             if not math.isfinite(f):
@@ -194,8 +199,9 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
             g, gnorm = oracle.grad(x)
             target = max(gtol, tol * gnorm)
             record(f, gnorm, 0.0, 0.0)
+            floor = _RoundingFloor(problem)
             for k in range(maxiter + 1):
-                reason = _converged(problem, x, f, gnorm, target, gtol)
+                reason = _converged(x, f, gnorm, target, gtol, floor)
                 if reason:
                     status = 0
                     break
@@ -220,6 +226,8 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
     message = STATUS[status] + (f": {reason}" if reason else "") + (f": {detail}" if detail else "")
     if shifts:
         message += f" ({shifts} iteration(s) shifted an indefinite Hessian to make it positive definite)"
+    if getattr(method, "choice", None):
+        message += f" (auto chose {method.choice!r}: {method.reason})"
     if kept:
         message += f" ({kept} iteration(s) kept rows with B_diag + w² < 0 exactly instead of sampling them)"
     nhev = getattr(method, "nhev", 0)
@@ -228,7 +236,27 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
                           status=status, message=message, method=method.name, history=hist)
 
 
-def _converged(problem: Any, x: np.ndarray, f: float, gnorm: float, target: float, gtol: float) -> str:
+class _RoundingFloor:
+    """The gradient's rounding error (``problem.grad_error``, ``O(n)`` work), evaluated only when it may matter.
+
+    While ``‖∇L‖`` is more than ``1e3`` times the last value computed, that value is reused for up to
+    ``refresh`` iterations: the rounding error moves with ``f`` and ``v/α``, slowly along a run.
+    """
+
+    def __init__(self, problem: Any, refresh: int = 8) -> None:
+        self.fun = getattr(problem, "grad_error", None)
+        self.value, self.age, self.refresh = math.nan, 0, refresh
+
+    def __call__(self, x: np.ndarray, gnorm: float) -> float:
+        if self.fun is None:
+            return 0.0
+        self.age += 1
+        if not (gnorm > 1e3 * self.value and self.age <= self.refresh):  # nan compares False: compute
+            self.value, self.age = self.fun(x), 0
+        return self.value
+
+
+def _converged(x: np.ndarray, f: float, gnorm: float, target: float, gtol: float, floor: _RoundingFloor) -> str:
     """Why the run may stop at ``x`` (empty when it may not); :class:`Stop` for a gradient that vanished.
 
     A gradient that is exactly zero in float64 while ``L(x) > 0`` comes from saturation (the
@@ -240,7 +268,7 @@ def _converged(problem: Any, x: np.ndarray, f: float, gnorm: float, target: floa
                       "by symmetry; start elsewhere")
     if gnorm <= target:
         return f"|grad L(x)| = {gnorm:.3g} <= " + ("gtol" if target == gtol else "tol * |grad L(x0)|")
-    floor = problem.grad_error(x) if hasattr(problem, "grad_error") else 0.0
+    floor = floor(x, gnorm)
     if math.isfinite(floor) and gnorm <= floor:
         return f"|grad L(x)| = {gnorm:.3g} is at its rounding error ({floor:.3g}): zero to working precision"
     return ""

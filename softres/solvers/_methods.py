@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from softres._linalg import safe_norm
+from softres._linalg import MatrixOperator, safe_norm
 from softres._validate import check_int
-from softres.sketch import NonPositiveDiagonalError, SketchedHessian
+from softres.sketch import NonPositiveDiagonalError, SketchedHessian, condition_estimate
 from softres.solvers._common import Method, Stop, chol_solve, pd_factor
 
 __all__ = ["GD", "LBFGS", "Newton", "NewtonCG", "SketchLBFGS", "SketchNewton"]
@@ -84,8 +84,8 @@ class SketchNewton(_Sketched):
 class NewtonCG(_Sketched):
     """Inexact Newton (beyond the paper; Nocedal & Wright, Algorithm 7.1): CG on ``∇²L(x) p = −∇L(x)``.
 
-    Each CG iteration is one ``hessp`` (two passes over ``A``). The sketched Hessian preconditions
-    CG and is reused while CG converges in at most ``refresh_cg`` iterations. The forcing term is
+    Each CG iteration is one ``hessp`` (one pass over a dense ``A``, two over a sparse one). The sketched
+    Hessian preconditions CG and is reused while CG converges in at most ``refresh_cg`` iterations. The forcing term is
     ``min(0.5, √(‖g‖/‖g₀‖))`` (superlinear convergence).
     """
 
@@ -185,12 +185,17 @@ class GD(Method):
 
 
 class LBFGS(Method):
-    """L-BFGS (baseline; Nocedal & Wright, Algorithm 7.4): the two-loop recursion over the last ``memory`` pairs.
+    """L-BFGS (baseline; Nocedal & Wright, Section 7.2): the inverse Hessian of the last ``memory`` pairs.
 
     The initial inverse Hessian is ``sᵀy/yᵀy · I`` (the newest pair), or ``1/L̂`` before the first
     pair (:func:`_lipschitz_estimate`). Pairs with ``sᵀy ≤ 0`` (possible without a Wolfe line search,
     or where ``L`` is not convex) are skipped. The line search is softres's own, so trial points stay
     in the domain ``α(x) > 0`` and progress below the loss's rounding error is still taken.
+
+    The direction uses the compact representation of Byrd, Nocedal and Schnabel (1994, Theorem 2.2),
+    equal to the two-loop recursion (Nocedal & Wright, Algorithm 7.4) in exact arithmetic: a few
+    products with the ``k × d`` stacks of pairs and two ``k × k`` triangular solves instead of ``4k``
+    operations on ``d``-vectors, which at small ``n`` cost as much as the pass over ``A``.
     """
 
     name = "lbfgs"
@@ -199,36 +204,37 @@ class LBFGS(Method):
     def __init__(self, problem: Any, rng: np.random.Generator, *, memory: int = 20) -> None:
         super().__init__(problem, rng)
         self.memory = check_int(memory, "memory")
-        self.pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.S = self.Y = np.empty((0, problem.d))  # the pairs' s and y as rows, oldest first
         self.nhev = 0
         self.scale: float | None = None
 
     def initial_inverse(self, x: np.ndarray, q: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """``H₀ q``."""
-        if self.pairs:
-            _, y, rho = self.pairs[-1]
-            return q * (1.0 / (rho * float(y @ y)))
+        """``H₀ q`` for a vector or a ``d × k`` block ``q``."""
+        if len(self.S):
+            s, y = self.S[-1], self.Y[-1]
+            return q * (float(s @ y) / float(y @ y))
         if self.scale is None:
             self.nhev += 1
             self.scale = 1.0 / _lipschitz_estimate(self.problem, x, g)
         return q * self.scale
 
     def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        q = g.copy()
-        coeffs = []
-        for s, y, rho in reversed(self.pairs):
-            a = rho * float(s @ q)
-            coeffs.append(a)
-            q -= a * y
-        r = self.initial_inverse(x, q, g)
-        for (s, y, rho), a in zip(self.pairs, reversed(coeffs), strict=True):
-            r += (a - rho * float(y @ r)) * s
-        return -r
+        h0g = self.initial_inverse(x, g, g)
+        if not len(self.S):
+            return -h0g
+        S, Y = self.S, self.Y
+        HY = self.initial_inverse(x, Y.T, g).T  # rows H₀ y_i
+        SY = S @ Y.T
+        R = np.triu(SY)  # R_ij = s_iᵀ y_j, i ≤ j
+        u = np.linalg.solve(R, S @ g)
+        p1 = np.linalg.solve(R.T, np.diag(SY) * u + (Y @ HY.T) @ u - HY @ g)
+        return -(h0g + S.T @ p1 - HY.T @ u)
 
     def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
         sy = float(s @ y)
         if sy > 1e-12 * safe_norm(s) * safe_norm(y) and math.isfinite(sy):
-            self.pairs = [*self.pairs, (s, y, 1.0 / sy)][-self.memory:]
+            self.S = np.vstack([self.S, s])[-self.memory:]
+            self.Y = np.vstack([self.Y, y])[-self.memory:]
 
 
 class SketchLBFGS(LBFGS):
@@ -236,8 +242,8 @@ class SketchLBFGS(LBFGS):
 
     The usual scaling ``sᵀy/yᵀy · I`` leaves a Hessian whose spectrum follows the column scales of ``A``
     to be learnt pair by pair; started from the sketched Hessian (accurate to ``1 ± ε₀`` at ``x₀``,
-    Lemma A.8) the pairs only learn how the Hessian moves along the path. Two passes over ``A`` per
-    iteration after the first.
+    Lemma A.8) the pairs only learn how the Hessian moves along the path. One pass over a dense ``A``
+    per iteration after the first (two over a sparse one).
     """
 
     name = "sketch-lbfgs"
@@ -257,3 +263,67 @@ class SketchLBFGS(LBFGS):
             self.factor = self._sketched.sketched_factor(x)
             self.nhev = self._sketched.nhev
         return chol_solve(self.factor, q)
+
+
+#: κ̂(A) (:func:`softres.sketch.condition_estimate`) at or below which ``"auto"`` takes L-BFGS for a dense ``A``.
+AUTO_KAPPA = 10.0
+
+
+def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
+    """The method ``"auto"`` runs on ``problem``, and why: ``(name, reason)``.
+
+    * sparse ``A`` (few nonzeros per row): ``"newton"``: its Gram product costs about ``nnz(A)`` times
+      the nonzeros per row, little more than a pass, and it converges in a few iterations whatever the
+      conditioning;
+    * ``A`` not held in this process (a Dask array): ``"newton"``: the fewest passes over ``A``;
+    * dense ``A`` with ``κ̂(A) ≤`` :data:`AUTO_KAPPA`: ``"lbfgs"``, one pass over ``A`` per iteration
+      (:meth:`softres.Problem.loss_and_grad`) against Newton's pass plus an ``n d²`` Gram product;
+    * dense ``A`` otherwise: ``"newton"``, whose iterations do not grow with the conditioning.
+
+    ``κ̂`` costs one pass over a dense ``A``. The threshold is ours, set from the benchmark grid
+    (``benchmarks/bench_autodiff.py``: ``κ(A)`` about 1.2 and 100 there).
+    """
+    op = getattr(problem, "op", None)
+    if not isinstance(op, MatrixOperator):
+        return "newton", "A is not in this process's memory: exact Newton makes the fewest passes"
+    if op.is_sparse:
+        return "newton", "sparse A: the Hessian's Gram product costs about one pass"
+    kappa = condition_estimate(op, rng)
+    if kappa <= AUTO_KAPPA:
+        return "lbfgs", f"dense A with estimated condition number {kappa:.3g} <= {AUTO_KAPPA:g}"
+    return "newton", f"dense A with estimated condition number {kappa:.3g} > {AUTO_KAPPA:g}"
+
+
+class Auto(Method):
+    """The method :func:`choose_method` picks from the problem's shape, sparsity and conditioning (beyond the paper).
+
+    Chooses at the first step (so that the estimate's pass is counted in the run, and a run that
+    starts at the optimum makes none) and delegates every step to that method, which the result's
+    ``message`` names.
+    """
+
+    name = "auto"
+    default_maxiter = 1000
+    randomised = True  # the conditioning estimate draws a sketch
+
+    def __init__(self, problem: Any, rng: np.random.Generator) -> None:
+        super().__init__(problem, rng)
+        self.inner: Method | None = None
+        self.choice, self.reason = "", ""
+
+    @property
+    def nhev(self) -> int:
+        return getattr(self.inner, "nhev", 0)
+
+    def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        if self.inner is None:
+            self.choice, self.reason = choose_method(self.problem, self.rng)
+            self.inner = _CHOICES[self.choice](self.problem, self.rng)
+        self.inner.info = self.info
+        return self.inner.direction(x, g)
+
+    def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
+        self.inner.accepted(s, y)
+
+
+_CHOICES: dict[str, type[Method]] = {"newton": Newton, "lbfgs": LBFGS}
