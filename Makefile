@@ -24,7 +24,7 @@ LAB_FLAGS ?=  # e.g. LAB_FLAGS="--no-browser --allow-root" in a container
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,data,dask,bench]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,data,dask,bench,fast]"
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -65,7 +65,7 @@ notebook: $(STAMP)
 # JupyterLab is heavy: installed into .venv only by this target. Chapters open as notebooks through
 # jupytext (saved back to the .md only, no .ipynb beside them; checkpoints go to _build/).
 $(NOTEBOOK_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,data,dask,bench,notebook]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,book,data,dask,bench,fast,notebook]"
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
 		> $(VENV)/share/jupyter/lab/settings/overrides.json

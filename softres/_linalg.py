@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from softres import _kernels
 from softres._validate import as_matrix, as_vector, is_dask_array
 
 __all__ = ["CSC_MAX_ROW_NNZ", "MatrixOperator", "as_operator", "blocked_gram"]
@@ -44,6 +46,8 @@ class MatrixOperator:
     measured about 4× faster than in the row-wise layout for ``n = 10⁶``, ``d = 100`` at 1% density
     (one nonzero per row, where CSR's per-row loop mispredicts branches); rows with 100 nonzeros keep
     ``csr_array``, 2× faster there. ``benchmarks/bench_derivatives.py`` prints both layouts' cost.
+    With numba installed, ``Ax`` and ``Aᵀy`` in the column-wise layout run in compiled kernels
+    for ``n >= 10⁵`` (:mod:`softres._kernels`).
     """
 
     def __init__(self, A: Any, name: str = "A") -> None:
@@ -62,9 +66,20 @@ class MatrixOperator:
         """``‖A‖_F`` (one pass, the first time), for rounding-error estimates."""
         return safe_norm((self.A.data if self.is_sparse else self.A).ravel())
 
+    @functools.cached_property
+    def _csc_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``data`` and unsigned views of ``indices``, ``indptr`` of a CSC ``A`` (no index sign checks in kernels)."""
+        A = self.A
+        return A.data, A.indices.view(f"u{A.indices.itemsize}"), A.indptr.view(f"u{A.indptr.itemsize}")
+
+    def _csc_kernels(self) -> ModuleType | None:
+        """The compiled kernels if this operator's products use them (CSC ``A``, numba present), else ``None``."""
+        return _kernels.active(self.n) if self.is_sparse and self.A.format == "csc" else None
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         del state["_local"]
+        state.pop("_csc_parts", None)  # views of A: rebuilt on demand
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -84,15 +99,32 @@ class MatrixOperator:
     def matvec(self, x: np.ndarray, name: str = "x") -> np.ndarray:
         """``A @ x``; a ``ValueError`` naming ``name`` when the result is not finite."""
         self._count()
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = np.asarray(self.A @ x)
-        if not np.isfinite(out).all():
+        kernels = self._csc_kernels()
+        if kernels is not None:
+            out = np.empty(self.n)
+            finite = kernels.csc_matvec(*self._csc_parts, np.ascontiguousarray(x, dtype=float), out)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = np.asarray(self.A @ x)
+            finite = np.isfinite(out).all()
+        if not finite:
             raise ValueError(f"{name} is too large: A @ {name} is not finite in float64")
         return out
 
     def rmatvec(self, y: np.ndarray) -> np.ndarray:
         """``A.T @ y`` for a vector or an ``(n, k)`` block (one pass either way)."""
         self._count()
+        kernels = self._csc_kernels()
+        if kernels is not None:  # no floating-point warnings from compiled code: no errstate (2-3 µs a call)
+            out = self._compiled_rmatvec(kernels, y)
+        else:
+            out = self._numpy_rmatvec(y)
+        if not np.isfinite(out).all():
+            raise ValueError("the result overflows float64 (A.T @ y is not finite)")
+        return out
+
+    def _numpy_rmatvec(self, y: np.ndarray) -> np.ndarray:
+        """``A.T @ y`` by numpy, BLAS or scipy.sparse, in the fastest way measured for each layout."""
         with np.errstate(over="ignore", invalid="ignore"):
             if y.ndim == 2 and not self.is_sparse:
                 # (yᵀA)ᵀ: OpenBLAS streams a row-major A once for a few rows of yᵀ; Aᵀ @ y with a
@@ -104,9 +136,19 @@ class MatrixOperator:
                 out = np.column_stack([self.A.T @ y[:, j] for j in range(y.shape[1])])
             else:
                 out = np.asarray(self.A.T @ y)
-        if not np.isfinite(out).all():
-            raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return out
+
+    def _compiled_rmatvec(self, kernels: ModuleType, y: np.ndarray) -> np.ndarray:
+        """``A.T @ y`` by the compiled kernel, column by column for an ``(n, k)`` block."""
+        kernel, parts = kernels.csc_rmatvec, self._csc_parts
+        if y.ndim == 1:
+            out = np.empty(self.d)
+            kernel(*parts, np.ascontiguousarray(y, dtype=float), out)
+            return out
+        out = np.empty((y.shape[1], self.d))
+        for j in range(y.shape[1]):
+            kernel(*parts, np.ascontiguousarray(y[:, j], dtype=float), out[j])
+        return out.T
 
     def fused(self, x: np.ndarray, local: Any, k: int, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
         """``z = A x`` and ``G = Yᵀ A`` in one pass over a dense ``A``, where ``Y``'s rows depend on ``z``'s.

@@ -291,11 +291,7 @@ class Problem:
         st = self._at_fused(x) or self._at(x)  # a dense A at a new point: one pass (see loss_and_grad)
         if st.grad is not None:
             return st.grad.copy()
-        y = np.multiply(st.v_hat, st.r, out=st.buf.y)
-        if self._regularised:
-            with np.errstate(over="ignore", invalid="ignore"):
-                y += np.multiply(self.w2, st.z, out=st.buf.tmp)
-        return self.op.rmatvec(y)
+        return self.op.rmatvec(st.gradient_weights(self.w2 if self._regularised else None))
 
     def grad_error(self, x: Any) -> float:
         """The size of ``grad(x)``'s rounding error: ``ε_mach ‖A‖_F ‖t‖`` (no pass over ``A``).
@@ -316,8 +312,7 @@ class Problem:
 
     def grad_exp(self, x: Any) -> np.ndarray:
         """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
-        st = self._at(x)
-        return self.op.rmatvec(np.multiply(st.v_hat, st.r, out=st.buf.y))
+        return self.op.rmatvec(self._at(x).gradient_weights(None))
 
     def grad_alpha(self, x: Any) -> np.ndarray:
         """``∇α(x) = Aᵀ v(x)`` (Lemma 4.1: ``∂α/∂x_i = <v, A_{*,i}>``); ``inf`` on overflow."""

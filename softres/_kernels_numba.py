@@ -1,0 +1,169 @@
+"""The compiled kernels of :mod:`softres._kernels` (imported only through :func:`softres._kernels.kernels`).
+
+Every function is compiled by numba on first use (and cached on disk next to this file, or in
+numba's user cache), holds no state and releases the GIL. The constants live here, not in another
+module: numba's cache is invalidated by changes to this file only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+from numba import types as nbtypes
+from numba.extending import intrinsic
+
+# exp(x) = 2^k e^r, k = round(x / ln 2), |r| <= ln 2 / 2, with ln 2 split in two (Cody and Waite).
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238  # ln 2 to 32 bits: k * _LN2_HI is exact for |k| < 2^21
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI
+_SHIFT = 6755399441055744.0  # 1.5 * 2^52: x / ln 2 + _SHIFT holds round(x / ln 2) in its low bits
+_SHIFT_BITS = 0x4338000000000000  # the bits of _SHIFT
+_EXP_MIN = -708.0  # e^x below e^-708 ≈ 3.3e-308 (near the smallest normal float64) is returned as 0
+# Taylor coefficients 1/j! for j = 13 down to 2: on |r| <= ln 2 / 2 the truncation error is below 4e-18.
+_TAYLOR = tuple(1.0 / math.factorial(j) for j in range(13, 1, -1))
+
+
+_jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+_jit_reassoc = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+_C13, _C12, _C11, _C10, _C9, _C8, _C7, _C6, _C5, _C4, _C3, _C2 = _TAYLOR
+
+
+@intrinsic
+def _as_bits(typingctx: Any, x: Any) -> Any:
+    """The bits of a float64 as an int64 (a bit cast, no conversion)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], context.get_value_type(nbtypes.int64))
+
+    return nbtypes.int64(nbtypes.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx: Any, i: Any) -> Any:
+    """The float64 whose bits are the given int64."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], context.get_value_type(nbtypes.float64))
+
+    return nbtypes.float64(nbtypes.int64), codegen
+
+
+# Only "contract" (fused multiply-adds): reassociation would undo the exact steps of the reduction.
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def exp_nonpositive(x: float) -> float:
+    """``e^x`` for ``x <= 0`` without branches, so that loops calling it are vectorised.
+
+    ``x = k ln 2 + r`` with ``k = round(x / ln 2)`` (read off the low bits of ``x / ln 2 + 1.5·2^52``)
+    and ``|r| <= ln 2 / 2``; ``e^r`` by its Taylor polynomial of degree 13 (truncation below
+    ``4e-18``), ``2^k`` built from its exponent bits. Results below ``e^{-708}`` are ``0``.
+    """
+    xc = max(x, _EXP_MIN)
+    t = xc * _LOG2E + _SHIFT
+    k = t - _SHIFT
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = _C13
+    p = p * r + _C12
+    p = p * r + _C11
+    p = p * r + _C10
+    p = p * r + _C9
+    p = p * r + _C8
+    p = p * r + _C7
+    p = p * r + _C6
+    p = p * r + _C5
+    p = p * r + _C4
+    p = p * r + _C3
+    p = p * r + _C2
+    p = p * r + 1.0
+    p = p * r + 1.0
+    scale = _from_bits((_as_bits(t) - _SHIFT_BITS + 1023) << 52)
+    return p * scale if x >= _EXP_MIN else 0.0
+
+
+@_jit
+def exp_array(x: np.ndarray, out: np.ndarray) -> None:
+    """``out = e^x`` entrywise for ``x <= 0`` (:func:`exp_nonpositive`)."""
+    for i in range(x.size):
+        out[i] = exp_nonpositive(x[i])
+
+
+@_jit_reassoc
+def csc_matvec(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, x: np.ndarray, out: np.ndarray) -> bool:
+    """``out = A @ x`` for ``A`` in CSC (unsigned ``indices``, ``indptr``); whether every entry is finite."""
+    out[:] = 0.0
+    for j in range(x.size):
+        xj = x[j]
+        for k in range(indptr[j], indptr[j + 1]):
+            out[indices[k]] += data[k] * xj
+    acc = 0.0
+    for i in range(out.size):
+        acc += out[i] * 0.0  # nan as soon as one entry is inf or nan
+    return acc == 0.0
+
+
+@_jit
+def csc_rmatvec(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    """``out = A.T @ y`` for ``A`` in CSC (unsigned ``indices``, ``indptr``): one gather per column."""
+    for j in range(out.size):
+        s = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            s += data[k] * y[indices[k]]
+        out[j] = s
+
+
+@_jit_reassoc
+def exp_state(z: np.ndarray, gamma: float, phi: np.ndarray, dphi: np.ndarray,
+              ddphi: np.ndarray) -> tuple[float, float, float]:
+    """``φ(z)e^{−m}``, ``φ'(z)e^{−m}``, ``φ''(z)e^{−m}`` for ``φ = e^z + γz`` into the arrays, in one pass.
+
+    Returns ``(m, Σ φ(z_i)e^{−m}, Σ |φ(z_i)|e^{−m})`` with ``m = max(0, max z)``.
+    """
+    m = 0.0
+    for i in range(z.size):
+        m = max(m, z[i])
+    gs = gamma * math.exp(-m)
+    total = 0.0
+    total_abs = 0.0
+    for i in range(z.size):
+        e = exp_nonpositive(z[i] - m)
+        u = e + gs * z[i]
+        ddphi[i] = e
+        phi[i] = u
+        dphi[i] = e + gs
+        total += u
+        total_abs += abs(u)
+    return m, total, total_abs
+
+
+@_jit_reassoc
+def normalise(u: np.ndarray, b: np.ndarray, v: np.ndarray, inv_alpha: float, c: np.ndarray) -> tuple[float, float]:
+    """``f = u / α`` and ``v ← v / α`` in place, ``c = f − b``; returns ``(<c, f>, ‖f‖²)``."""
+    cf = 0.0
+    ff = 0.0
+    for i in range(u.size):
+        f = u[i] * inv_alpha
+        u[i] = f
+        v[i] *= inv_alpha
+        ci = f - b[i]
+        c[i] = ci
+        cf += ci * f
+        ff += f * f
+    return cf, ff
+
+
+@_jit
+def gradient_weights(v_hat: np.ndarray, c: np.ndarray, cf: float, w2: np.ndarray, z: np.ndarray, out: np.ndarray,
+                     r: np.ndarray) -> None:
+    """``r = c − <c, f>`` and ``out = v/α ∘ r + w² ∘ z``; a ``w2`` of size 0 means no regulariser."""
+    if w2.size == 0:
+        for i in range(c.size):
+            ri = c[i] - cf
+            r[i] = ri
+            out[i] = v_hat[i] * ri
+    else:
+        for i in range(c.size):
+            ri = c[i] - cf
+            r[i] = ri
+            out[i] = v_hat[i] * ri + w2[i] * z[i]
