@@ -11,7 +11,8 @@ nothing overflows even for ``max(Ax) = 1e4``.
 The ``n``-sized work arrays are reused from point to point (:class:`Buffers`); a
 :class:`~softres.Problem` keeps one set per thread. With numba installed and ``n >= 10⁵``, the units
 ``e^z + γz`` compute the state in three compiled passes over ``n``-vectors (the shift, the exponentials with
-their sums, the normalisation) instead of about fifteen numpy ones, and ``r`` with the gradient's
+the sum of their magnitudes, the normalisation) and three numpy sums (``α̃``, ``<c, f>``, ``‖f‖²``,
+as on the numpy path) instead of about fifteen numpy passes, and ``r`` with the gradient's
 weights in one more (:mod:`softres._kernels`; the same formulas, equal up to rounding).
 """
 
@@ -89,8 +90,8 @@ class State:
         self.AtU: np.ndarray | None = None  # Aᵀ U (d × 2), likewise
         kernels = _kernels.active(z.size) if block is None and evaluated is None and unit.kind == "exp" else None
         # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
-        if kernels is not None:  # one compiled pass, with the sum and the sum of magnitudes
-            self.m, total, bound = kernels.exp_state(z, unit.gamma, buf.f, buf.v_hat, buf.e)
+        if kernels is not None:  # one compiled pass, with the sum of magnitudes
+            self.m, bound = kernels.exp_state(z, unit.gamma, buf.f, buf.v_hat, buf.e)
         elif evaluated is None:
             self.m, bound = unit.evaluate(z, buf.f, buf.v_hat, buf.e)
         else:
@@ -100,7 +101,7 @@ class State:
         if block is None:
             with np.errstate(over="ignore", invalid="ignore"):
                 # -inf when many entries near -1.8e308 sum past float64
-                alpha_scaled = float(u.sum()) if kernels is None else total
+                alpha_scaled = float(u.sum())  # pairwise (one compiled running sum is far less accurate)
             # The sign of a sum is only meaningful above its rounding error; the unit's cheap bound on
             # Σ|u| serves, and the exact Σ|u| is only needed close to the threshold.
             tol = 4.0 * z.size * np.finfo(float).eps
@@ -115,8 +116,9 @@ class State:
                 self.m = m
         self.alpha_scaled = alpha_scaled
         self._has_B_diag = self._has_D = self._has_U = False
-        if kernels is not None:  # the same steps in one compiled pass; r when first needed
-            self.cf, self.ff = kernels.normalise(u, b, buf.v_hat, 1.0 / alpha_scaled, buf.c)
+        if kernels is not None:  # the same steps in one compiled pass, the same sums; r when first needed
+            kernels.normalise(u, b, buf.v_hat, 1.0 / alpha_scaled, buf.c)
+            self.cf, self.ff = float(buf.c @ u), float(u @ u)
             self._has_r = False
         else:
             u *= 1.0 / alpha_scaled  # u is now f

@@ -6,6 +6,7 @@ and the command line. Each test failed on the package before the redesign.
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
 import subprocess
 import sys
@@ -192,8 +193,10 @@ def _loss_at_zero(P):
 
 
 def test_a_problem_works_in_a_process_pool():
+    """Pickled to fresh interpreters ("spawn", the default on macOS and Windows; forking this process
+    would also copy the threads of anything imported before, such as JAX in tests/test_autodiff.py)."""
     P = softres.random_problem(100, 3, seed=11)
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         assert list(pool.map(_loss_at_zero, [P, P])) == [_loss_at_zero(P)] * 2
 
 
