@@ -113,6 +113,26 @@ def csc_rmatvec(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, y: np
         out[j] = s
 
 
+@_jit
+def csr_gram(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, D: np.ndarray, G: np.ndarray) -> None:
+    """``G[j, k] += Σ_i D_i A_ij A_ik`` for ``j ≤ k`` (the upper triangle), ``A`` in CSR (unsigned indices).
+
+    Row by row: ``Σ_i nnz(row i)²`` multiply-adds (``n`` at one nonzero per row), no ``n``-sized
+    temporary; scipy's sparse product ``Aᵀ (D A)`` builds and converts two sparse matrices instead
+    (275 ms against a few here at ``n = 10⁶``, ``d = 100``, 1% density).
+    """
+    for i in range(D.size):
+        Di = D[i]
+        lo, hi = indptr[i], indptr[i + 1]
+        for p in range(lo, hi):
+            a = Di * data[p]
+            j = indices[p]
+            for q in range(lo, hi):
+                k = indices[q]
+                if k >= j:
+                    G[j, k] += a * data[q]
+
+
 @_jit_reassoc
 def exp_state(z: np.ndarray, gamma: float, phi: np.ndarray, dphi: np.ndarray, ddphi: np.ndarray) -> tuple[float, float]:
     """``φ(z)e^{−m}``, ``φ'(z)e^{−m}``, ``φ''(z)e^{−m}`` for ``φ = e^z + γz`` into the arrays, in one pass.

@@ -72,6 +72,12 @@ class MatrixOperator:
         A = self.A
         return A.data, A.indices.view(f"u{A.indices.itemsize}"), A.indptr.view(f"u{A.indptr.itemsize}")
 
+    @functools.cached_property
+    def _csr_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The parts of a row-wise (CSR) copy of a CSC ``A``, as :attr:`_csc_parts`; made once, for :meth:`gram`."""
+        A = self.A.tocsr()
+        return A.data, A.indices.view(f"u{A.indices.itemsize}"), A.indptr.view(f"u{A.indptr.itemsize}")
+
     def _csc_kernels(self) -> ModuleType | None:
         """The compiled kernels if this operator's products use them (CSC ``A``, numba present), else ``None``."""
         return _kernels.active(self.n) if self.is_sparse and self.A.format == "csc" else None
@@ -80,6 +86,7 @@ class MatrixOperator:
         state = self.__dict__.copy()
         del state["_local"]
         state.pop("_csc_parts", None)  # views of A: rebuilt on demand
+        state.pop("_csr_parts", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -200,10 +207,18 @@ class MatrixOperator:
 
         Dense ``A``: symmetric rank-k updates (``R.T @ R``, which numpy hands to BLAS ``syrk``) over
         the rows with ``D > 0`` and ``D < 0``, half the flops of a general product, taken over blocks
-        of rows so that the scaled copy of ``A`` stays near a megabyte. Sparse ``A``: one sparse product.
+        of rows so that the scaled copy of ``A`` stays near a megabyte. Sparse ``A``: one sparse product,
+        or, where the compiled kernels serve (CSC ``A``, numba), a row-by-row sum over a CSR copy of
+        ``A`` made on the first call (``csr_gram``; no sparse temporaries).
         """
         D = as_vector(D, self.n, "D")
         self._count()
+        kernels = self._csc_kernels()
+        if kernels is not None:
+            G = np.zeros((self.d, self.d))
+            kernels.csr_gram(*self._csr_parts, np.ascontiguousarray(D, dtype=float), G)
+            upper = np.triu(G)
+            return upper + np.triu(G, 1).T
         if self.is_sparse:
             A = self.A
             if A.format == "csc":

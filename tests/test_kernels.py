@@ -84,6 +84,10 @@ def test_csc_products_match_scipy_with_empty_columns_and_rows(K, shape):
     np.testing.assert_allclose(op.rmatvec(y), A.T @ y, rtol=1e-12, atol=1e-13)
     Y = rng.standard_normal((shape[0], 2))
     np.testing.assert_allclose(op.rmatvec(Y), A.T @ Y, rtol=1e-12, atol=1e-13)
+    D = rng.standard_normal(shape[0])  # either sign, as B_diag + w² may be
+    G = op.gram(D)
+    np.testing.assert_array_equal(G, G.T)
+    np.testing.assert_allclose(G, (A.T @ (D[:, None] * A.toarray())), rtol=1e-12, atol=1e-13)
 
 
 def test_compiled_products_report_overflow_like_numpy(monkeypatch):

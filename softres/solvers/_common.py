@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.optimize import OptimizeResult
 
 from softres._linalg import safe_norm
@@ -86,8 +87,9 @@ def pd_factor(H: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def chol_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """``(L Lᵀ)⁻¹ r``."""
-    return np.linalg.solve(L.T, np.linalg.solve(L, r))
+    """``(L Lᵀ)⁻¹ r`` by two triangular solves (``O(d²)``; a general solve would factor ``L`` again)."""
+    return solve_triangular(L, solve_triangular(L, r, lower=True, check_finite=False), lower=True, trans="T",
+                            check_finite=False)
 
 
 class _Counted:

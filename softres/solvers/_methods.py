@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from softres._linalg import MatrixOperator, safe_norm
 from softres._validate import check_int
@@ -226,8 +227,8 @@ class LBFGS(Method):
         HY = self.initial_inverse(x, Y.T, g).T  # rows H₀ y_i
         SY = S @ Y.T
         R = np.triu(SY)  # R_ij = s_iᵀ y_j, i ≤ j
-        u = np.linalg.solve(R, S @ g)
-        p1 = np.linalg.solve(R.T, np.diag(SY) * u + (Y @ HY.T) @ u - HY @ g)
+        u = solve_triangular(R, S @ g, check_finite=False)
+        p1 = solve_triangular(R, np.diag(SY) * u + (Y @ HY.T) @ u - HY @ g, trans="T", check_finite=False)
         return -(h0g + S.T @ p1 - HY.T @ u)
 
     def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
