@@ -11,10 +11,11 @@ When numba is installed (``pip install softres[fast]``), :mod:`softres._kernels_
 * ``csc_matvec`` / ``csc_rmatvec``: the two products in the column-wise layout of
   :class:`softres._linalg.MatrixOperator` without scipy's per-call overhead and without the
   negative-index checks that signed indices cost (the finiteness check of ``A @ x`` in the same call);
-* ``exp_state``: ``e^{z−m}``, ``φ(z)e^{−m}``, ``φ'(z)e^{−m}`` of the units ``e^z + γz`` and their sums,
-  in one pass, with an ``exp`` the compiler vectorises (within 1 ulp of ``np.exp`` where that is
-  at least ``e^{-708}``; smaller values are ``0``);
-* ``normalise``: ``f``, ``c``, ``<c, f>``, ``‖f‖²`` and ``v/α`` in one pass;
+* ``csr_gram``: the Gram product ``Aᵀ diag(D) A`` row by row over a row-wise copy of ``A``;
+* ``exp_state``: ``e^{z−m}``, ``φ(z)e^{−m}``, ``φ'(z)e^{−m}`` of the units ``e^z + γz`` in one pass,
+  with an ``exp`` the compiler vectorises (within 1 ulp of ``np.exp`` where that is at least
+  ``e^{-708}``; smaller values are ``0``); the sums over rows stay numpy's (pairwise, accurate);
+* ``normalise``: ``f``, ``c`` and ``v/α`` in one pass;
 * ``gradient_weights``: ``r = c − <c, f>`` and ``y = v/α ∘ r + w² ∘ Ax`` (the gradient is ``Aᵀy``) in one pass.
 
 The kernels serve problems with at least :data:`MIN_ROWS` rows. Importing numba and loading the
