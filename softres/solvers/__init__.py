@@ -19,7 +19,7 @@ each in :mod:`._methods`); :data:`METHODS` lists their names:
 ``"gd"``, ``"lbfgs"``
     baselines: gradient descent with a Lipschitz-estimated step, and L-BFGS;
 ``"auto"``
-    the method :func:`choose_method` picks from the problem's sparsity and an estimate of ``A``'s
+    the method :func:`choose_method` picks from the size and sparsity of ``A`` and an estimate of its
     condition number (``"newton"`` or ``"lbfgs"``; the result's message says which and why).
 
 A solver never raises on a numerical failure (a non-finite gradient or Hessian, a domain error) and
