@@ -2,9 +2,9 @@
 
 For each shape, one seeded problem (``softres.random_problem``, ``w = 5``) is solved from ``x0 = 0``
 by every softres method and by scipy.optimize's trust-exact, Newton-CG, trust-krylov and L-BFGS-B,
-all given the same ``loss``/``grad``/``hess``/``hessp``. ``x*`` comes from exact Newton polished
-to rounding level. A callback timestamps every iterate; the reported time is the first moment an
-iterate is within ``1e-8`` of ``x*`` (``-`` if never, within the iteration cap).
+all given the same ``loss``/``grad``/``hess``/``hessp`` (L-BFGS-B: ``loss_and_grad``). ``x*`` comes
+from exact Newton polished to rounding level. A callback timestamps every iterate; the reported time
+is the first moment an iterate is within ``1e-8`` of ``x*`` (``-`` if never, within the iteration cap).
 
 Also reports the mean time per iteration of sketch-newton and exact Newton, and the log–log slope
 of each against ``n``.
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
-import scipy.optimize as so
 from tqdm import tqdm
 
 import softres
-from softres.experiments._common import loglog_slope
+from softres.experiments import autodiff
+from softres.experiments._common import loglog_slope, speed_words
+from softres.experiments.autodiff import optimum
 
 TARGET = 1e-8
 # (label, method, options); "sketch-newton+" rescales earlier leverage scores while the diagonal moves by
@@ -40,13 +40,6 @@ SOFTRES = [("newton", "newton", {}), ("sketch-newton", "sketch-newton", {"eps0":
            ("newton-cg", "newton-cg", {"eps0": 0.5, "score_reuse": 2.0}),
            ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", "lbfgs", {})]
 SCIPY = ["trust-exact", "Newton-CG", "trust-krylov", "L-BFGS-B"]
-
-
-def optimum(P):
-    x = softres.minimize(P, np.zeros(P.d), method="newton", tol=1e-14, maxiter=100).x
-    for _ in range(2):
-        x = x - np.linalg.solve(P.hess(x), P.grad(x))
-    return x
 
 
 class Clock:
@@ -70,31 +63,15 @@ def run_softres(P, xstar, method, opts):
 
 
 def run_scipy(P, xstar, method):
-    """One scipy method on ``c·L`` with ``c = n²``.
+    """One scipy method given softres' ``loss``, ``grad`` (``loss_and_grad`` for L-BFGS-B), ``hess``, ``hessp``.
 
-    The loss's curvature is of order ``1/n²`` (``f`` sums to one). scipy's Newton-CG treats a
-    curvature below ``3 eps`` as zero and stops (``success=True`` far from ``x*``), and the trust-region
-    methods start from a unit radius (trust-krylov then raises on a nan step); scaled to unit
-    curvature they work as intended. softres's solvers use a relative gradient test and need no scaling.
+    Run by :func:`softres.experiments.autodiff.run_scipy` (on ``c·L`` with ``c = n²``, as explained
+    there), which stops at the first hit; ``(seconds, iterations)`` or ``None``.
     """
-    clock = Clock(xstar)
-    c = float(P.n) ** 2
-    kw = {"jac": lambda x: c * P.grad(x)}
-    if method == "trust-exact":
-        kw["hess"] = lambda x: c * P.hess(x)
-    elif method in ("Newton-CG", "trust-krylov"):
-        kw["hessp"] = lambda x, s: c * P.hessp(x, s)
-    opts = {"maxiter": 300}
-    opts |= {"xtol": 1e-14} if method == "Newton-CG" else {"gtol": 1e-30}
-    if method == "L-BFGS-B":
-        opts |= {"ftol": 0.0, "maxcor": 20}
-    try:
-        with warnings.catch_warnings():  # trust-region internals warn on their last, degenerate steps
-            warnings.simplefilter("ignore", RuntimeWarning)
-            so.minimize(lambda x: c * P.loss(x), np.zeros(P.d), method=method, callback=clock, options=opts, **kw)
-    except ValueError:  # a trial point outside the domain: scipy has no domain-aware line search
-        pass
-    return clock.hit
+    oracles = autodiff.JaxOracles(fun=P.loss, jac=P.grad, fun_and_jac=P.loss_and_grad, hessp=P.hessp, hess=P.hess,
+                                  peer="softres")
+    hit = autodiff.run_scipy(P, oracles, xstar, method)
+    return (hit["seconds"], hit["iterations"]) if hit else None
 
 
 def per_iteration(n: int = 1_000_000, d: int = 200, repeat: int = 3) -> None:
@@ -125,16 +102,6 @@ def per_iteration(n: int = 1_000_000, d: int = 200, repeat: int = 3) -> None:
 def _faster(a, b):
     """The faster of two (seconds, iterations) hits; ``None`` means the target was not reached."""
     return min((h for h in (a, b) if h is not None), default=None)
-
-
-def speed_words(scipy_s: float, softres_s: float) -> str:
-    """Best softres time against best scipy time in words: "2.0x faster" or "2.0x slower", never "0.5x faster"."""
-    if not np.isfinite(softres_s):
-        return "softres did not reach x*" if np.isfinite(scipy_s) else "neither reached x*"
-    if not np.isfinite(scipy_s):
-        return "scipy did not reach x*"
-    ratio = scipy_s / softres_s
-    return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
 
 
 def _contender(times: dict, key: str) -> bool:

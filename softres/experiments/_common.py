@@ -100,3 +100,12 @@ def plot_part_errors(data: dict, xlabel: str, *, title: str | None = None, heigh
     ax.legend(loc="lower right")
     return fig
 
+
+def speed_words(other_s: float, softres_s: float, peer: str = "scipy") -> str:
+    """The best softres time against ``peer``'s in words: "2.0x faster" or "2.0x slower", never "0.5x faster"."""
+    if not np.isfinite(softres_s):
+        return "softres did not reach x*" if np.isfinite(other_s) else "neither reached x*"
+    if not np.isfinite(other_s):
+        return f"{peer} did not reach x*"
+    ratio = other_s / softres_s
+    return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"

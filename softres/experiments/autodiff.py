@@ -327,16 +327,6 @@ def run_scipy(P: Any, J: JaxOracles, xstar: np.ndarray, method: str, budget: flo
     return clock.hit
 
 
-def speed_words(other_s: float, softres_s: float) -> str:
-    """The best softres time against another in words: "2.0x faster" or "2.0x slower", never "0.5x faster"."""
-    if not np.isfinite(softres_s):
-        return "softres did not reach x*" if np.isfinite(other_s) else "neither reached x*"
-    if not np.isfinite(other_s):
-        return "scipy+JAX did not reach x* within its budget"
-    ratio = other_s / softres_s
-    return f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-
-
 def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budget_factor: float = 30.0,
                 min_budget: float = 1.0, max_seconds: float = 300.0,
                 progress: Callable[[], None] | None = None) -> list[dict]:
@@ -405,6 +395,7 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
     ``budget_factor`` and ``min_budget`` go to :func:`solve_times`.
     """
     import softres
+    from softres.experiments._common import speed_words
 
     P = softres.random_problem(n, d, seed=seed, density=density, w=w, col_range=col_range)
     xstar = optimum(P)
@@ -443,7 +434,7 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
         "auto seconds": t_auto if auto else None, "auto / best softres": (t_auto / t_s) if auto else None,
         "best scipy+JAX": bj["method"] if bj else None, "best scipy+JAX seconds": t_j,
         "speedup": speedup, "speedup is a lower bound": bound,
-        "words": f"over {speedup:.1f}x faster" if bound else speed_words(t_j, t_s),
+        "words": f"over {speedup:.1f}x faster" if bound else speed_words(t_j, t_s, "scipy+JAX"),
         "target": TARGETS["ill" if col_range > 1 else "well"],
         "runs": runs,
     }
@@ -527,8 +518,9 @@ def table(rows: list[dict], by_column: int = 3):
 
     Per cell: the best softres method, its time to ``1e-8`` and its passes over ``A``; ``"auto"``'s
     time and its ratio to the best softres method; the best scipy+JAX method and its time; softres
-    against it in words (chosen by :func:`speed_words`); issue 14's target and whether this run met
-    it; JAX's time ÷ softres' for ``grad``, ``hessp`` and ``hess`` (above 1: softres is faster).
+    against it in words (chosen by :func:`softres.experiments._common.speed_words`); issue 14's target
+    and whether this run met it; JAX's time ÷ softres' for ``grad``, ``hessp`` and ``hess`` (above 1:
+    softres is faster).
     """
     from softres.experiments._common import markdown_table
 
