@@ -228,6 +228,12 @@ def test_auto_chooses_by_size_sparsity_and_conditioning_and_reaches_newtons_opti
     assert warm.success and warm.nit <= 1
 
 
+def test_auto_is_the_default_method():
+    P = softres.random_problem(500, 5, seed=1, w=1.0)
+    res = minimize(P, np.zeros(P.d))
+    assert res.success and res.method == "auto" and "auto chose 'newton'" in res.message
+
+
 def test_lbfgs_direction_equals_the_two_loop_recursion():
     """The compact form (Byrd, Nocedal, Schnabel 1994) against Nocedal & Wright's Algorithm 7.4, written here."""
     from softres.solvers._methods import LBFGS

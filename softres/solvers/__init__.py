@@ -74,7 +74,7 @@ def options_of(method: str) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 1e-10, gtol: float = 0.0,
+def minimize(problem: Problem, x0: Any, method: str = "auto", tol: float = 1e-10, gtol: float = 0.0,
              maxiter: int | None = None, seed: int | np.random.Generator | None = None,
              callback: Callable | None = None, **options: Any) -> OptimizeResult:
     """Minimise ``problem.loss`` from ``x0`` (Theorem 9.1's problem) with one of :data:`METHODS`.
@@ -85,7 +85,8 @@ def minimize(problem: Problem, x0: Any, method: str = "newton-cg", tol: float = 
     x0 : (d,) array_like
         Starting point; must satisfy ``α(x0) > 0``. Copied.
     method : str
-        A name in :data:`METHODS` (default ``"newton-cg"``).
+        A name in :data:`METHODS` (default ``"auto"``: within 1.09x of the best method in every cell of
+        ``benchmarks/bench_autodiff.py``'s grid, measured in one run; ``"newton-cg"`` before).
     tol : float
         Relative tolerance: stop when ``‖∇L(x)‖₂ ≤ tol · ‖∇L(x₀)‖₂`` (default ``1e-10``). Relative
         because the loss's scale varies with ``n`` (``f`` sums to one, so its curvature is of order ``1/n²``).
