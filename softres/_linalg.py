@@ -216,9 +216,8 @@ class MatrixOperator:
         kernels = self._csc_kernels()
         if kernels is not None:
             G = np.zeros((self.d, self.d))
-            kernels.csr_gram(*self._csr_parts, np.ascontiguousarray(D, dtype=float), G)
-            upper = np.triu(G)
-            return upper + np.triu(G, 1).T
+            kernels.csr_gram(*self._csr_parts, np.ascontiguousarray(D, dtype=float), G)  # the upper triangle
+            return G + np.triu(G, 1).T
         if self.is_sparse:
             A = self.A
             if A.format == "csc":
