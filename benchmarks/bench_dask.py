@@ -155,7 +155,7 @@ def main() -> None:
     root = Path(args.dir or tempfile.mkdtemp(prefix="softres-dask-"))
     root.mkdir(parents=True, exist_ok=True)
     gib = 2.0**30
-    # The kept blocks of z = Ax are used at every pass: spilling them to disk would only add reads.
+    # Nothing to spill: A and b are read by the tasks, the kept blocks of z = Ax go to the workers' disk.
     dask.config.set({"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False})
     try:
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=args.threads,

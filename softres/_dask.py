@@ -15,7 +15,9 @@ each worker thread.
 
 What is kept between calls, distributed over the workers: ``b`` and ``w`` (when ``w`` is a vector; when
 they are lazy Dask arrays, e.g. read from disk, their blocks are read with ``A``'s instead), and, for
-the last point ``x``, the blocks of ``z = Ax`` (``n`` floats). Every other per-row quantity of
+the last point ``x``, the blocks of ``z = Ax`` (``n`` floats): in the workers' memory when ``A`` is held
+there (persisted), else on the workers' local disk (:attr:`DaskOperator.z_on_disk`), so that with ``A``
+read from storage a worker holds a few blocks per thread, whatever ``n``. Every other per-row quantity of
 Definition 3.1 and Lemma 5.4 (``f``, ``v/α``, ``r``, ``B_diag + w²``, ``U``) is recomputed from the
 block of ``z`` and the global scalars (the shift ``m``, ``α̃ = α e^{−m}``, ``<c, f>``, ``‖f‖²``) inside
 the task that needs it, by :class:`softres._state.State` (the same code as for numpy).
@@ -29,7 +31,10 @@ call                        passes  what one pass computes per block
 ==========================  ======  ==================================================================
 ``loss(x)`` (new ``x``)        1    ``z = A x`` (kept), then tasks over ``z`` only: ``m``, ``α̃``;
                                     ``<c, f>``, ``‖f‖²``, ``‖c‖²``, ``‖W z‖²`` (one round trip in all)
-``grad(x)``                    1    ``Aᵀ(v/α ∘ r + w² z)``
+``grad(x)``                    1    ``Aᵀ(v/α ∘ r + w² z)``; 0 after ``loss_and_grad(x)``
+``loss_and_grad(x)`` (new)     1    ``z = A x`` (kept), ``m``, ``α̃`` and the partial products
+                                    ``A_kᵀ[v∘φ, v∘b, v, w² z]`` of every block; the sums of ``loss``
+                                    (one round trip); the driver assembles ``∇L`` and ``AᵀU``
 ``hess(x)``                    1    ``Aᵀ diag(B_diag + w²) A`` and ``AᵀU`` together (Lemma 5.4)
 ``hessp(x, s)``                1    ``A s``, ``Aᵀ(D ∘ A s)``, ``Uᵀ A s`` (and ``AᵀU``, kept, the first time)
 ``hess_rank2(x)``              0    ``AᵀU`` kept from ``hess`` or ``hessp`` (else 1 pass)
@@ -39,10 +44,10 @@ sketched Hessian               2    CountSketch of ``D^{1/2}A``; then leverage s
 ``grad_error(x)``              0    rounds over ``z`` only
 ==========================  ======  ==================================================================
 
-An exact Newton iteration with a full step is therefore 3 passes (Hessian, the line search's loss at
-the new point, the gradient there; numpy's :class:`~softres._linalg.MatrixOperator` makes 2 for a dense
-``A``, whose loss and gradient share one pass, and 4 for a sparse one), and an iteration of Algorithm 1
-is 4 (numpy: 3 dense, 5 sparse). Each rejected line-search trial adds one.
+The solvers' line search takes the loss and the gradient together (``fused_loss_and_grad``), so an exact
+Newton iteration with a full step is 2 passes (the Hessian; the loss and gradient at the new point), as
+numpy's :class:`~softres._linalg.MatrixOperator` makes for a dense ``A`` (4 for a sparse one), and an
+iteration of Algorithm 1 is 3 (numpy: 3 dense, 5 sparse). Each rejected line-search trial adds one.
 
 The sketch (Lemma A.8) differs from numpy's in how rows are drawn: the leverage-score estimates are
 those of :func:`softres.sketch.leverage_scores` (a CountSketch, its QR factor, a Gaussian projection),
@@ -62,9 +67,11 @@ leverage scores of ``A`` (``AᵀA`` computed once) and the sketch costs one pass
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import math
+import os
 import threading
 import uuid
 from typing import Any
@@ -165,9 +172,73 @@ def _block_state(z: np.ndarray, b: np.ndarray, unit: Any, tot: tuple) -> State:
     return State(None, z, b, _buffers(z.size), unit, block=tot)
 
 
-def _k_matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _k_point(A: np.ndarray, b: np.ndarray, w: Any, x: np.ndarray, unit: Any, with_grad: bool, reg: bool,
+             on_disk: bool) -> tuple[Any, tuple]:
+    """``z_k = A_k x`` (kept: the array, or on disk a :class:`_Stored` handle) and :func:`_scale_of` of it.
+
+    ``with_grad``: also the four products ``A_kᵀ[v∘φ, v∘b, v, w² z]`` (``v``, ``φ`` scaled by the block's
+    own shift, ``w² z`` only for a regularised problem, ``reg``) from which
+    :meth:`DaskProblem.loss_and_grad` assembles the gradient once ``α`` and ``<c, f>`` are known (the
+    expansion of :meth:`softres.Problem.loss_and_grad`).
+    """
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.asarray(A @ x, dtype=float)
+        z = np.asarray(A @ x, dtype=float)
+    scale = _scale_of(z, unit)
+    G = None
+    if with_grad and scale[0]:
+        buf = _buffers(z.size)
+        k = 4 if reg else 3
+        Y = np.empty((k, z.size))
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.multiply(buf.v_hat, buf.f, out=Y[0])
+            np.multiply(buf.v_hat, b, out=Y[1])
+            np.copyto(Y[2], buf.v_hat)
+            if k == 4:
+                np.multiply(w, z, out=Y[3])
+                Y[3] *= w
+            G = Y @ A
+    return _keep(z, on_disk), (*scale, G)
+
+
+def _keep(z: np.ndarray, on_disk: bool) -> Any:
+    """A block of ``z`` to keep on its worker: the array, or (``on_disk``) a file in the worker's local directory."""
+    if not on_disk:
+        return z
+    folder = os.path.join(distributed.get_worker().local_directory, "softres-z")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{uuid.uuid4().hex}.npy")
+    np.save(path, z)
+    return _Stored(path)
+
+
+class _Stored:
+    """A block of ``z`` kept in a file on its worker's local disk (:attr:`DaskOperator.z_on_disk`).
+
+    Loaded by :func:`_call` in the tasks that use it."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return _Stored, (self.path,)
+
+    def load(self) -> np.ndarray:
+        return np.load(self.path)
+
+
+def _k_unlink(blk: Any) -> None:
+    if isinstance(blk, _Stored):
+        with contextlib.suppress(OSError):
+            os.remove(blk.path)
+
+
+_k_unlink.raw = True  # type: ignore[attr-defined]  # _call passes the handle, not the loaded block
+
+
+def _part(pair: tuple, i: int) -> Any:
+    return pair[i]
 
 
 def _k_frobenius(A: np.ndarray) -> tuple[bool, float]:
@@ -175,8 +246,11 @@ def _k_frobenius(A: np.ndarray) -> tuple[bool, float]:
     return bool(np.isfinite(A).all()), safe_norm(A.ravel())
 
 
-def _k_scale(z: np.ndarray, unit: Any) -> tuple[bool, float, float, float]:
-    """The block's finiteness, own shift ``m_k``, ``Σ φ(z) e^{−m_k}`` and ``Σ |φ(z)| e^{−m_k}``."""
+def _scale_of(z: np.ndarray, unit: Any) -> tuple[bool, float, float, float]:
+    """The block's finiteness, own shift ``m_k``, ``Σ φ(z) e^{−m_k}`` and ``Σ |φ(z)| e^{−m_k}``.
+
+    Leaves ``φ(z) e^{−m_k}`` and ``φ'(z) e^{−m_k}`` in this thread's work arrays ``f`` and ``v_hat``.
+    """
     if not np.isfinite(z).all():
         return False, 0.0, 0.0, 0.0
     buf = _buffers(z.size)
@@ -187,7 +261,7 @@ def _k_scale(z: np.ndarray, unit: Any) -> tuple[bool, float, float, float]:
 
 
 def _k_total(scales: list, n: int) -> tuple[bool, float, float, float]:
-    """The blocks' :func:`_k_scale` combined: all finite, the shift ``m = max m_k``, ``α̃`` and ``Σ|φ(z)| e^{−m}``."""
+    """The blocks' :func:`_scale_of` combined: all finite, the shift ``m = max m_k``, ``α̃`` and ``Σ|φ(z)| e^{−m}``."""
     if not all(s[0] for s in scales):
         return False, 0.0, 0.0, 0.0
     m = max(s[1] for s in scales)
@@ -363,6 +437,10 @@ class DaskOperator:
         self._local = threading.local()
         self.blocks = _sources(self.A, self.client)
         self.homes = self._homes(self.blocks)
+        #: Blocks of ``A`` not held in memory (read or computed by each task that uses them): the kept blocks
+        #: of ``z = Ax`` then go to the workers' local disk too, so that a worker's memory is bounded by a few
+        #: blocks per thread whatever ``n``.
+        self.z_on_disk = not all(isinstance(blk, distributed.Future) for blk in self.blocks)
         # One read of A on construction (not counted, as numpy's finiteness check is not): finite, and ‖A‖_F.
         finite, norms = zip(*self.client.gather(self.map(_k_frobenius, self.blocks)), strict=True)
         if not all(finite):
@@ -558,8 +636,10 @@ def _nbytes(graph: dict) -> int:
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn`` on a worker with every :class:`_Graph` argument loaded."""
-    return fn(*(a.load() if isinstance(a, _Graph) else a for a in args), **kwargs)
+    """Run ``fn`` on a worker with every :class:`_Graph` and :class:`_Stored` argument loaded."""
+    if getattr(fn, "raw", False):
+        return fn(*args, **kwargs)
+    return fn(*(a.load() if isinstance(a, _Graph | _Stored) else a for a in args), **kwargs)
 
 
 def _k_rmatvec(A: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -585,7 +665,7 @@ def _sum(parts: list) -> Any:
 class _Point:
     """The state at one ``x``: the blocks of ``z = Ax`` (futures on the workers) and the global scalars."""
 
-    __slots__ = ("alpha_scaled", "cc", "cf", "ff", "m", "rank2", "reg", "tt", "x", "z")
+    __slots__ = ("alpha_scaled", "cc", "cf", "ff", "grad", "m", "rank2", "reg", "tt", "x", "z")
 
     @property
     def tot(self) -> tuple[float, float, float, float]:
@@ -645,22 +725,38 @@ class DaskProblem(Problem):
                                for blk, rows in zip(blocks, self.op.row_chunks, strict=True)])
 
     # ------------------------------------------------------------------ the state at x
-    def _at(self, x: Any) -> _Point:
+    def _at(self, x: Any, with_grad: bool = False) -> _Point:
         x = as_vector(x, self.d, "x")
         pt = getattr(self._local, "point", None)
         if pt is not None and np.array_equal(pt.x, x):
             return pt
         self._local.point = None
+        if pt is not None and self.op.z_on_disk:
+            distributed.fire_and_forget(self.op.map(_k_unlink, pt.z))
         op = self.op
-        # One pass and one round trip: every block computes z_k = A_k x (kept on its worker) and its own
-        # shift and partial sum of φ(z); one task combines those into m and α̃; every block then adds up
-        # its <c, f>, ‖f‖², ‖c‖², ‖W z‖² with them. The driver waits once, for the scalars.
+        # One pass and one round trip: every block computes z_k = A_k x (kept on its worker), its own shift
+        # and partial sum of φ(z) (and with_grad, the four partial products of loss_and_grad); one task
+        # combines the shifts into m and α̃; every block then adds up its <c, f>, ‖f‖², ‖c‖², ‖W z‖² with
+        # them. The driver waits once, for the scalars.
         op._count()
-        z = op.run_pass(_k_matvec, keep=True, count=False, x=x)
-        scales = op.map(_k_scale, z, unit=self.unit)
+        first = op.run_pass(_k_point, self._b, self._w, keep=True, count=False, x=x, unit=self.unit,
+                            with_grad=with_grad, reg=self._regularised, on_disk=op.z_on_disk)
+        z, scales = op.map(_part, first, i=0), op.map(_part, first, i=1)
         total = op.client.submit(_k_total, scales, n=self.n, key=f"_k_total-{uuid.uuid4().hex}")
         sums = op.map(_k_sums, z, self._b, self._w, [total] * len(z), unit=self.unit)
-        (ok, m, alpha_scaled, abs_sum), *sums = op.client.gather([total, *sums])
+        try:
+            pt = self._point(x, z, op.client.gather([total, *sums, *(scales if with_grad else ())]), with_grad)
+        except BaseException:
+            if op.z_on_disk:
+                distributed.fire_and_forget(op.map(_k_unlink, z))
+            raise
+        self._local.point = pt
+        return pt
+
+    def _point(self, x: np.ndarray, z: list, out: list, with_grad: bool) -> _Point:
+        """The :class:`_Point` from the gathered results of :meth:`_at`'s pass; raises outside the domain."""
+        nz = len(z)
+        (ok, m, alpha_scaled, abs_sum), sums, parts = out[0], out[1:nz + 1], out[nz + 1:]
         if not ok:
             raise ValueError("x is too large: A @ x is not finite in float64")
         tol = 4.0 * self.n * np.finfo(float).eps
@@ -670,11 +766,37 @@ class DaskProblem(Problem):
         pt = _Point()
         pt.x, pt.z, pt.m, pt.alpha_scaled = x.copy(), z, m, alpha_scaled
         pt.cf, pt.ff, pt.cc, pt.reg = float(cf), float(ff), float(cc), 0.5 * float(wz2)
-        pt.rank2 = pt.tt = None
+        pt.rank2 = pt.tt = pt.grad = None
         if not math.isfinite(pt.reg):
             raise ValueError("x is too large: the regulariser ½‖W A x‖² overflows float64")
-        self._local.point = pt
+        if with_grad:
+            self._assemble_grad(pt, parts)
         return pt
+
+    @staticmethod
+    def _assemble_grad(pt: _Point, parts: list) -> None:
+        """``∇L`` and ``AᵀU`` from the blocks' shifted partial products (as :meth:`softres.Problem._fused_state`).
+
+        Block ``k``'s products ``A_kᵀ[v∘φ, v∘b, v, w² z]`` carry ``e^{−2m_k}``, ``e^{−m_k}``, ``e^{−m_k}``
+        and no shift: brought to the common shift ``m``, they are ``α̃²``, ``α̃``, ``α̃`` times
+        ``Aᵀ(v/α ∘ f)``, ``Aᵀ(v/α ∘ b)``, ``Aᵀ(v/α)`` (Lemma 4.1's terms). Left unset when not finite
+        (:meth:`DaskProblem.grad` then recomputes and reports the overflow).
+        """
+        G = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _, mk, _, _, Gk in parts:
+                s = math.exp(mk - pt.m)
+                Gk[0] *= s * s
+                Gk[1:3] *= s
+                G = Gk if G is None else G + Gk
+            a = 1.0 / pt.alpha_scaled
+            vf, vb, v = G[0] * (a * a), G[1] * a, G[2] * a
+            g = vf - vb - pt.cf * v
+            q = 2.0 * vf - vb - pt.cf * v
+            if G.shape[0] == 4:
+                g += G[3]
+        if np.isfinite(g).all() and np.isfinite(q).all():
+            pt.grad, pt.rank2 = g, np.array([v, q])
 
     def _args(self, pt: _Point) -> tuple[list, list, list]:
         return pt.z, self._b, self._w
@@ -698,9 +820,25 @@ class DaskProblem(Problem):
         pt = self._at(x)
         return 0.5 * pt.cc + pt.reg
 
+    fused_loss_and_grad = True  #: :meth:`loss_and_grad` at a new point is one pass over ``A``
+
+    def loss_and_grad(self, x: Any) -> tuple[float, np.ndarray]:
+        """``(L(x), ∇L(x))`` in one pass over ``A`` at a new ``x`` (none at the cached one).
+
+        The expansion of :meth:`softres.Problem.loss_and_grad`: each block returns its four partial
+        products ``A_kᵀ[v∘φ, v∘b, v, w² z]`` with the pass that computes ``z_k``, and the driver combines
+        them once ``α`` and ``<c, f>`` are known. The same sums give ``AᵀU`` (Lemma 5.4), so a following
+        :meth:`hess` or :meth:`hessp` needs no extra pass for it.
+        """
+        pt = self._at(x, with_grad=True)
+        return 0.5 * pt.cc + pt.reg, self.grad(x)
+
     def grad(self, x: Any) -> np.ndarray:
-        """``∇L(x) = Aᵀ(v/α ∘ r + w² Ax)`` (Lemma 4.1): one pass (plus one at a new ``x``)."""
+        """``∇L(x) = Aᵀ(v/α ∘ r + w² Ax)`` (Lemma 4.1): one pass (plus one at a new ``x``); none after
+        :meth:`loss_and_grad` at ``x``."""
         pt = self._at(x)
+        if pt.grad is not None:
+            return pt.grad.copy()
         unit, tot = self.unit, pt.tot
         g, pt.tt = self.op.run_pass(_k_grad, *self._args(pt), unit=unit, tot=tot)
         if not np.isfinite(g).all():
@@ -828,8 +966,11 @@ class DaskProblem(Problem):
         import dask.array as da
 
         pt = self._at(x)
-        parts = [da.from_delayed(dask.delayed(_call)(_k_vector, z, b, w, self.unit, pt.tot, what), (rows,), dtype=float)
-                 for z, b, w, rows in zip(*self._args(pt), self.op.row_chunks, strict=True)]
+        # On disk, a block of z is removed when the point changes: the (lazy) result recomputes it from A's block.
+        zs = [(blk, pt.x) for blk in self.op.blocks] if self.op.z_on_disk else [(z, None) for z in pt.z]
+        parts = [da.from_delayed(dask.delayed(_call)(_k_vector, z, b, w, self.unit, pt.tot, what, x_), (rows,),
+                                 dtype=float)
+                 for (z, x_), b, w, rows in zip(zs, self._b, self._w, self.op.row_chunks, strict=True)]
         return da.concatenate(parts)
 
     def f(self, x: Any) -> Any:
@@ -865,7 +1006,12 @@ for _name in ("u", "v", "jac_u", "jac_f", "B", "B_rank", "grad_exp", "grad_alpha
     setattr(DaskProblem, _name, _not_distributed(_name))
 
 
-def _k_vector(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, what: str) -> np.ndarray:
+def _k_vector(z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, what: str,
+              x: np.ndarray | None) -> np.ndarray:
+    """``what`` (``f``, ``c``, ``B_diag``, or ``D``) on one block, of the kept ``z`` or (``x`` given) ``z = A_k x``."""
+    if x is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.asarray(z @ x, dtype=float)
     st = _block_state(z, b, unit, tot)
     if what == "D":
         return np.array(st.D(np.broadcast_to(w * w, z.shape)))
