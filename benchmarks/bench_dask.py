@@ -24,7 +24,7 @@ Usage::
 
     # larger than this machine's memory (23.8 GiB on disk), as measured for the README:
     nice python benchmarks/bench_dask.py --n 160000000 --d 20 --chunk 1000000 --workers 2 --threads 2 \
-        --memory-limit 2.5GiB --numpy-n 10000000 --maxiter 2 --sketch-maxiter 2 --floor-repeat 1
+        --memory-limit 2.5GiB --numpy-n 10000000 --maxiter 50 --floor-repeat 2 --dir DIR --keep
     python benchmarks/bench_dask.py --n 1000000 --chunk 100000   # a quick look
 """
 

@@ -259,3 +259,41 @@ def test_lbfgs_direction_equals_the_two_loop_recursion():
             r += (a - rho * (y_ @ r)) * s_
         close = np.abs(method.direction(np.zeros(d), g) + r).max() <= 1e-12 * np.abs(r).max()
         assert close
+
+
+class _NoisyOracle:
+    """A loss that reads ``noise`` above its true value at every trial (rounding noise the line search's
+    allowance of 8 ε|L| does not cover), with an exact gradient of ``½‖x‖²``."""
+
+    def __init__(self, noise):
+        self.noise, self.grads = noise, 0
+
+    def trial_loss(self, x):
+        return 0.5 * float(x @ x) + self.noise
+
+    def grad(self, x):
+        self.grads += 1
+        return x.copy(), float(np.linalg.norm(x))
+
+
+def test_line_search_lets_the_gradient_judge_a_step_the_loss_cannot_resolve():
+    """Near x*, a predicted decrease below the loss's rounding error: the trial is accepted when it reduces
+    the gradient (its gradient is returned, no second evaluation); a decrease the loss can resolve is still
+    judged by the loss; a trial that does not reduce the gradient is rejected."""
+    from softres.solvers._common import Stop, _line_search
+
+    f0 = 1.0
+    slack = 8 * np.finfo(float).eps * f0
+    x = np.full(3, 1e-10)  # ½‖x‖² ≈ 1.5e-20: far below slack, so L = f0 + ½‖x‖² cannot resolve it
+    oracle = _NoisyOracle(noise=f0 + 4 * slack)
+    x_new, _, t, _, judged = _line_search(oracle, x, f0, x, -x)  # the Newton step of ½‖x‖² from x
+    assert t == 1.0 and np.array_equal(x_new, np.zeros(3)) and judged is not None and judged[1] == 0.0
+    assert oracle.grads == 1
+    # a decrease the loss resolves (½‖x‖² = 1.5 ≫ slack) is judged by the loss: the noise is far smaller
+    x = np.ones(3)
+    x_new, f, t, _, judged = _line_search(_NoisyOracle(noise=4 * slack), x, 1.5, x, -x)
+    assert t == 1.0 and judged is None and f == 4 * slack
+    # a direction along which the gradient grows is rejected at every step
+    x = np.full(3, 1e-10)
+    with pytest.raises(Stop):
+        _line_search(_NoisyOracle(noise=f0 + 4 * slack), x, f0, -x * 1e-12, x)

@@ -125,12 +125,14 @@ class _Counted:
 
 
 def _line_search(oracle: _Counted, x: np.ndarray, f: float, g: np.ndarray, p: np.ndarray, *, c1: float = 1e-4,
-                 shrink: float = 0.5, min_step: float = 1e-12) -> tuple[np.ndarray, float, float, float]:
+                 shrink: float = 0.5, min_step: float = 1e-12) -> tuple:
     """Backtracking Armijo search from ``t = 1``; trial points outside the domain are rejected.
 
     A change of the loss within its rounding error (``8 ε_mach |L|``) counts as no increase, so that
-    steps keep being taken once the loss has stopped resolving the progress (near ``x*``).
-    Returns ``(x_new, f_new, t, ‖t p‖)``.
+    steps keep being taken once the loss has stopped resolving the progress (near ``x*``). Where even
+    the predicted decrease ``t |gᵀp|`` is within that error, the loss cannot judge the trial (its
+    computed change is rounding noise, of either sign): the trial is then accepted if it reduces the
+    gradient's norm. Returns ``(x_new, f_new, t, ‖t p‖, (∇L(x_new), ‖∇L(x_new)‖) or None)``.
     """
     slope = float(g @ p)
     if not slope < 0:
@@ -141,7 +143,11 @@ def _line_search(oracle: _Counted, x: np.ndarray, f: float, g: np.ndarray, p: np
         xt = x + t * p
         ft = oracle.trial_loss(xt)
         if ft <= f + c1 * t * slope + slack:
-            return xt, ft, t, t * safe_norm(p)
+            return xt, ft, t, t * safe_norm(p), None
+        if -t * slope <= slack and math.isfinite(ft):
+            gt = oracle.grad(xt)  # no pass where loss and gradient share one (dense or Dask A)
+            if gt[1] < safe_norm(g):
+                return xt, ft, t, t * safe_norm(p), gt
         t *= shrink
     raise Stop(2, f"no decrease along the direction down to step {min_step:g}")
 
@@ -211,8 +217,8 @@ def run(problem: Any, method: Method, x: np.ndarray, *, tol: float, gtol: float,
                     break
                 method.info = {}
                 p = method.direction(x, g)
-                x_new, f, t, step = _line_search(oracle, x, f, g, p)
-                g_new, gnorm = oracle.grad(x_new)
+                x_new, f, t, step, judged = _line_search(oracle, x, f, g, p)
+                g_new, gnorm = judged or oracle.grad(x_new)
                 method.accepted(x_new - x, g_new - g)
                 x, g = x_new, g_new
                 shifts += method.info.get("shift", 0.0) > 0
