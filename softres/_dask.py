@@ -557,7 +557,7 @@ class DaskOperator:
         raise NotImplementedError("a Dask A is sketched block by block: use softres.sketch.SketchedHessian(problem) "
                                   "with problem = softres.Problem(A, b, w) (see softres._dask)")
 
-    times_transpose = rows = sketch
+    projected_row_norms = rows = sketch
 
 
 def _finite(v: np.ndarray) -> bool:

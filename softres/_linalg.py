@@ -190,13 +190,24 @@ class MatrixOperator:
         SA = S @ self.A
         return SA.toarray() if sp.issparse(SA) else np.asarray(SA)
 
-    def times_transpose(self, Y: np.ndarray) -> np.ndarray:
-        """``Y @ Aᵀ`` (``k × n``) for a small ``k × d`` block ``Y``.
+    def projected_row_norms(self, P: np.ndarray) -> np.ndarray:
+        """``‖(A P)_i‖²`` for every row ``i`` (an ``n``-vector), for a small ``d × k`` matrix ``P``: one pass.
 
-        For a row-major ``A`` this ran 1.5x faster than ``A @ Yᵀ`` (n = 10⁶, d = 200).
+        A dense ``A`` is taken in blocks of rows whose product with ``P`` is about four megabytes, never
+        the ``n × k`` product at once (at ``n = 5·10⁷``, ``k = 32`` that product alone is 12.8 GB, and
+        Algorithm 1 was killed for lack of memory on this machine). A sparse ``A`` in one product.
         """
         self._count()
-        return np.asarray(np.ascontiguousarray(Y) @ self.A.T)
+        P = np.asarray(P, dtype=float)
+        if self.is_sparse:
+            Z = np.asarray(np.ascontiguousarray(P.T) @ self.A.T)  # k × n
+            return np.einsum("ij,ij->j", Z, Z)
+        out = np.empty(self.n)
+        step = max(1, 2**19 // max(P.shape[1], 1))
+        for lo in range(0, self.n, step):
+            Z = self.A[lo:lo + step] @ P
+            out[lo:lo + step] = np.einsum("ij,ij->i", Z, Z)
+        return out
 
     def rows(self, index: np.ndarray) -> Any:
         """The rows ``A[index]`` (not a pass: only the indexed rows are read)."""

@@ -75,7 +75,8 @@ def leverage_scores(A: Any, D: np.ndarray, rng: np.random.Generator, *, embed_ro
     Uses a CountSketch of ``embed_rows`` (default ``min(n, 8 d)``) rows, its QR factor and a
     Gaussian projection to ``jl_dim`` (default ``⌈2 log n⌉`` within ``[8, 32]``) dimensions; never
     factors the ``n × d`` matrix, and never forms ``D^{1/2} A`` either: the scaling is folded into
-    the sketch's entries and into the ``n × k`` result. Two passes over ``A``.
+    the sketch's entries and into the scores. Two passes over ``A``; the ``n × k`` product ``A R⁻¹G`` is
+    taken in blocks of rows (:meth:`softres._linalg.MatrixOperator.projected_row_norms`).
     """
     op = as_operator(A)
     n, d = op.n, op.d
@@ -87,9 +88,9 @@ def leverage_scores(A: Any, D: np.ndarray, rng: np.random.Generator, *, embed_ro
     # (4x faster than the row-wise layout, which visits A's rows in random order).
     S = sp.csc_array((signs, rng.integers(0, m, size=n), np.arange(n + 1)), shape=(m, n))
     SM = op.sketch(S)  # = S D^{1/2} A
-    Zt = op.times_transpose(jl_projection(SM, k, rng).T)  # Zᵀ = (R⁻¹G)ᵀ Aᵀ, k × n
+    norms = op.projected_row_norms(jl_projection(SM, k, rng))  # ‖(A R⁻¹G)_i‖², block by block
     # A leverage score is at most 1; an estimate above 1 comes from rows that collided in the sketch.
-    return np.minimum(D * np.einsum("ij,ij->j", Zt, Zt), 1.0)
+    return np.minimum(D * norms, 1.0)
 
 
 def condition_estimate(A: Any, rng: np.random.Generator, *, embed_rows: int | None = None) -> float:

@@ -291,3 +291,21 @@ def test_uniform_sampling_is_unbiased_makes_no_pass_and_loses_to_leverage_on_coh
     res = minimize(P, np.zeros(P.d), method="sketch-newton", tol=1e-12, seed=0, eps0=0.5, sampling="uniform")
     assert res.success and np.linalg.norm(res.x - xstar) <= 1e-8, res.message
     assert sketch.SketchedHessian(P, sampling="uniform", seed=0)(xstar).shape == (P.d, P.d)
+
+
+def test_projected_row_norms_equal_the_product_s_row_norms_dense_and_sparse():
+    """``‖(A P)_i‖²`` taken in blocks of rows (dense, more than one block here) or in one product (sparse)."""
+    import scipy.sparse as sp
+
+    from softres._linalg import MatrixOperator
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((70_000, 3))
+    P = rng.standard_normal((3, 8))  # blocks of 2**19 // 8 = 65536 rows: two blocks
+    want = np.sum((A @ P) ** 2, axis=1)
+    for M in (A, sp.csc_array(A)):
+        op = MatrixOperator(M)
+        before = op.passes
+        got = op.projected_row_norms(P)
+        assert op.passes - before == 1
+        assert np.allclose(got, want, rtol=1e-12, atol=0)
