@@ -82,7 +82,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from softres._linalg import blocked_gram, safe_norm, signed_gram
-from softres._state import Buffers, DomainError, State, unscale
+from softres._state import Buffers, DomainError, State, fused_gradient, unscale
 from softres._validate import as_vector, check_real
 from softres.problem import Problem
 from softres.sketch import NonPositiveDiagonalError, jl_dimension, jl_projection, sample_size
@@ -789,14 +789,9 @@ class DaskProblem(Problem):
                 Gk[0] *= s * s
                 Gk[1:3] *= s
                 G = Gk if G is None else G + Gk
-            a = 1.0 / pt.alpha_scaled
-            vf, vb, v = G[0] * (a * a), G[1] * a, G[2] * a
-            g = vf - vb - pt.cf * v
-            q = 2.0 * vf - vb - pt.cf * v
-            if G.shape[0] == 4:
-                g += G[3]
-        if np.isfinite(g).all() and np.isfinite(q).all():
-            pt.grad, pt.rank2 = g, np.array([v, q])
+        fused = fused_gradient(G, pt.alpha_scaled, pt.cf)
+        if fused is not None:
+            pt.grad, pt.rank2 = fused[0], fused[1].T
 
     def _args(self, pt: _Point) -> tuple[list, list, list]:
         return pt.z, self._b, self._w

@@ -191,6 +191,26 @@ class State:
         return U
 
 
+def fused_gradient(G: np.ndarray, alpha_scaled: float, cf: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``∇L`` and ``AᵀU`` (``d × 2``) from the products of one fused pass, or ``None`` when not finite.
+
+    ``G``'s rows are ``Aᵀ(v∘u)``, ``Aᵀ(v∘b)``, ``Aᵀv`` (``u``, ``v`` scaled by ``e^{−m}``, the first by
+    ``e^{−2m}``) and, for a regularised problem, ``Aᵀ(w²∘Ax)``. With ``f = u/α``, Lemma 4.1's gradient
+    ``Aᵀ(v/α ∘ (f − b − <c, f>)) + Aᵀ(w²∘Ax)`` is ``α⁻²G₀ − α⁻¹G₁ − α⁻¹<c, f>G₂ + G₃``, and the second
+    column of ``AᵀU`` (Lemma 5.4) is ``2α⁻²G₀ − α⁻¹G₁ − α⁻¹<c, f>G₂``.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = 1.0 / alpha_scaled
+        vf, vb, v = G[0] * (a * a), G[1] * a, G[2] * a
+        g = vf - vb - cf * v
+        q = 2.0 * vf - vb - cf * v
+        if G.shape[0] == 4:
+            g += G[3]
+    if not (np.isfinite(g).all() and np.isfinite(q).all()):
+        return None
+    return g, np.column_stack([v, q])
+
+
 def unscale(value: float, m: float) -> float:
     """Return ``value · e^m`` as a float (±inf when it overflows), without warnings."""
     if value == 0.0:

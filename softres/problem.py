@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
-from softres._state import Buffers, DomainError, State, unscale
+from softres._state import Buffers, DomainError, State, fused_gradient, unscale
 from softres._validate import as_vector, check_real, is_dask_array, read_only
 from softres.units import UNIFIED, as_unit
 
@@ -260,15 +260,9 @@ class Problem:
             bound += bb * math.exp(mb - m)
         st = State(x.copy(), z, b, buf, unit, evaluated=(m, bound))
         loc.state = st
-        with np.errstate(over="ignore", invalid="ignore"):
-            a = 1.0 / st.alpha_scaled
-            vf, vb, v = G[0] * (a * a), G[1] * a, G[2] * a
-            g = vf - vb - st.cf * v
-            q = 2.0 * vf - vb - st.cf * v
-            if k == 4:
-                g += G[3]
-        if np.isfinite(g).all() and np.isfinite(q).all():  # else grad() recomputes and reports the overflow
-            st.grad, st.AtU = g, np.column_stack([v, q])
+        fused = fused_gradient(G, st.alpha_scaled, st.cf)
+        if fused is not None:  # else grad() recomputes and reports the overflow
+            st.grad, st.AtU = fused
         return st
 
     def _reg(self, z: np.ndarray) -> float:
