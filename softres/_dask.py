@@ -332,7 +332,8 @@ def _k_hess(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot:
     st = _block_state(z, b, unit, tot)
     with np.errstate(over="ignore", invalid="ignore"):
         D = st.B_diag if exp_only else st.D(w * w)
-        return blocked_gram(np.asarray(A, dtype=float), D), st.U.T @ A
+        AtU = np.zeros((A.shape[1], 2))
+        return blocked_gram(np.asarray(A, dtype=float), D, st.U, AtU), AtU.T
 
 
 def _k_hessp(A: np.ndarray, z: np.ndarray, b: np.ndarray, w: Any, unit: Any, tot: tuple, s: np.ndarray,

@@ -184,3 +184,79 @@ def gradient_weights(v_hat: np.ndarray, c: np.ndarray, cf: float, w2: np.ndarray
             ri = c[i] - cf
             r[i] = ri
             out[i] = v_hat[i] * ri + w2[i] * z[i]
+
+
+def threads() -> int:
+    """Threads for :meth:`softres._linalg.MatrixOperator.exp_pass`: ``NUMBA_NUM_THREADS`` (default: the cores)."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
+@_jit_reassoc
+def dense_exp_pass(A: np.ndarray, x: np.ndarray, lo: int, hi: int, gamma: float, b: np.ndarray, w2: np.ndarray,
+                   z: np.ndarray, G: np.ndarray) -> float:
+    """``z = A x`` and the gradient's products ``G = Yᵀ A`` over rows ``lo:hi`` of a dense ``A``, one read of each row.
+
+    For the units ``φ = e^z + γz``, with ``m`` the largest ``max(0, z_i)`` seen so far: ``Y``'s columns are
+    ``φ'(z)φ(z)e^{−2m}``, ``φ'(z) b e^{−m}``, ``φ'(z)e^{−m}`` and, when ``G`` has four rows, ``w² z``
+    (the terms of :func:`softres._state.fused_gradient`). Rows are taken four at a time: their ``z_i``
+    first (the shift rises to their largest, the sums so far rescaled), then one update of ``G`` from
+    the four rows while they are in the L1 cache. Returns the final ``m``, or ``nan`` as soon as a
+    ``z_i`` is not finite (``z`` and ``G`` are then incomplete).
+    """
+    d = A.shape[1]
+    reg = G.shape[0] == 4
+    g0, g1, g2, g3 = np.zeros(d), np.zeros(d), np.zeros(d), np.zeros(d)
+    y0, y1, y2, y3 = np.zeros(4), np.zeros(4), np.zeros(4), np.zeros(4)
+    m = 0.0
+    gs = gamma
+    for i0 in range(lo, hi, 4):
+        i1 = min(i0 + 4, hi)
+        top = m
+        for i in range(i0, i1):
+            zi = 0.0
+            for j in range(d):
+                zi += A[i, j] * x[j]
+            if zi - zi != 0.0:  # inf or nan
+                return math.nan
+            z[i] = zi
+            top = max(top, zi)
+        if top > m:  # the sums so far were scaled by e^{−m}: bring them to e^{−top}
+            s = exp_nonpositive(m - top)
+            for j in range(d):
+                g0[j] *= s * s
+                g1[j] *= s
+                g2[j] *= s
+            m = top
+            gs = gamma * math.exp(-m)
+        for t in range(4):
+            i = i0 + t
+            if i < i1:
+                zi = z[i]
+                e = exp_nonpositive(zi - m)
+                v = e + gs
+                y0[t] = v * (e + gs * zi)
+                y1[t] = v * b[i]
+                y2[t] = v
+                y3[t] = w2[i] * zi if reg else 0.0
+            else:
+                y0[t] = y1[t] = y2[t] = y3[t] = 0.0
+        if i1 - i0 == 4:
+            a0, a1, a2, a3 = A[i0], A[i0 + 1], A[i0 + 2], A[i0 + 3]
+            for j in range(d):
+                c0, c1, c2, c3 = a0[j], a1[j], a2[j], a3[j]
+                g0[j] += y0[0] * c0 + y0[1] * c1 + y0[2] * c2 + y0[3] * c3
+                g1[j] += y1[0] * c0 + y1[1] * c1 + y1[2] * c2 + y1[3] * c3
+                g2[j] += y2[0] * c0 + y2[1] * c1 + y2[2] * c2 + y2[3] * c3
+                g3[j] += y3[0] * c0 + y3[1] * c1 + y3[2] * c2 + y3[3] * c3
+        else:
+            for t in range(i1 - i0):
+                a = A[i0 + t]
+                for j in range(d):
+                    g0[j] += y0[t] * a[j]
+                    g1[j] += y1[t] * a[j]
+                    g2[j] += y2[t] * a[j]
+                    g3[j] += y3[t] * a[j]
+    G[0], G[1], G[2] = g0, g1, g2
+    if reg:
+        G[3] = g3
+    return m

@@ -37,6 +37,10 @@ _GRAM_BLOCK_BYTES = 1 << 20
 #: once for ``A_b x`` and read again, from the 32 MB L3 cache, for ``A_bᵀ Y_b``.
 _FUSED_BLOCK_BYTES = 2 << 20
 
+#: Fewest bytes of a dense ``A`` per thread in :meth:`MatrixOperator.exp_pass`: starting a thread costs about
+#: what a chunk of this size takes (tens of microseconds), so smaller ``A`` run in fewer threads.
+_EXP_PASS_CHUNK_BYTES = 1 << 20
+
 
 class MatrixOperator:
     """``A`` (``n × d``), stored read-only in the layout whose products are fastest, with a pass counter.
@@ -184,6 +188,46 @@ class MatrixOperator:
                 G += local(zb, sl, G) @ Ab
         return z, G
 
+    def exp_pass(self, x: np.ndarray, gamma: float, b: np.ndarray, w2: np.ndarray | None,
+                 kernels: ModuleType) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """``z = A x`` and the gradient's products for the units ``e^z + γz`` in one compiled pass over a dense ``A``.
+
+        Returns ``(z, G, m)`` with ``G``'s rows ``Aᵀ(v∘u)``, ``Aᵀ(v∘b)``, ``Aᵀv`` (and ``Aᵀ(w²∘z)`` when
+        ``w2`` is given) scaled by ``e^{−2m}``, ``e^{−m}``, ``e^{−m}`` (and 1), ``m = max(0, max z)``: the
+        input of :func:`softres._state.fused_gradient`. ``None`` when ``A x`` is not finite. The rows are
+        split into one contiguous chunk per thread (numba's thread count, ``NUMBA_NUM_THREADS``; chunks of
+        at least :data:`_EXP_PASS_CHUNK_BYTES`), each run by ``kernels.dense_exp_pass`` with the GIL
+        released, its sums brought to the common shift at the end.
+        """
+        self._count()
+        A, n = self.A, self.n
+        k = 3 if w2 is None else 4
+        z = np.empty(n)
+        w2 = np.empty(0) if w2 is None else w2
+        chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
+        cuts = [n * t // chunks for t in range(chunks + 1)]
+        Gs = np.zeros((chunks, k, self.d))
+        shifts = [0.0] * chunks
+
+        def work(t: int) -> None:
+            shifts[t] = kernels.dense_exp_pass(A, x, cuts[t], cuts[t + 1], gamma, b, w2, z, Gs[t])
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(1, chunks)]
+        for th in threads:
+            th.start()
+        work(0)
+        for th in threads:
+            th.join()
+        if any(math.isnan(s) for s in shifts):
+            return None
+        m = max(shifts)
+        for t, s in enumerate(shifts):
+            if s != m:
+                scale = math.exp(s - m)
+                Gs[t, 0] *= scale * scale
+                Gs[t, 1:3] *= scale
+        return z, Gs.sum(axis=0), m
+
     def sketch(self, S: sp.sparray) -> np.ndarray:
         """``S @ A`` as a dense array for a sparse embedding ``S`` with ``n`` columns."""
         self._count()
@@ -213,6 +257,16 @@ class MatrixOperator:
         """The rows ``A[index]`` (not a pass: only the indexed rows are read)."""
         return self.A[index]
 
+    def gram_and_rmatvec(self, D: Any, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Aᵀ diag(D) A`` and ``Aᵀ Y`` (``Y``: ``n × k``): one pass over a dense ``A`` (each block of rows
+        of :func:`blocked_gram` also multiplies ``Y``'s rows), two over a sparse one."""
+        if self.is_sparse:
+            return self.gram(D), self.rmatvec(Y)
+        D = as_vector(D, self.n, "D")
+        self._count()
+        AtY = np.zeros((self.d, Y.shape[1]))
+        return blocked_gram(self.A, D, Y, AtY), AtY
+
     def gram(self, D: Any) -> np.ndarray:
         """Weighted Gram matrix ``Aᵀ diag(D) A`` (``d × d``) for an ``n``-vector ``D`` of any sign.
 
@@ -239,13 +293,20 @@ class MatrixOperator:
         return blocked_gram(self.A, D)
 
 
-def blocked_gram(A: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """``Aᵀ diag(D) A`` for a dense ``A``, over row blocks of about a megabyte: never an ``n × d`` temporary."""
+def blocked_gram(A: np.ndarray, D: np.ndarray, Y: np.ndarray | None = None,
+                 AtY: np.ndarray | None = None) -> np.ndarray:
+    """``Aᵀ diag(D) A`` for a dense ``A``, over row blocks of about a megabyte: never an ``n × d`` temporary.
+
+    With ``Y`` (``n × k``), ``AtY += Aᵀ Y`` over the same blocks, while each is in cache.
+    """
     n, d = A.shape
     G = np.zeros((d, d))
     step = max(1, _GRAM_BLOCK_BYTES // (8 * d))
     for start in range(0, n, step):
-        G += signed_gram(A[start:start + step], D[start:start + step])
+        Ab = A[start:start + step]
+        G += signed_gram(Ab, D[start:start + step])
+        if Y is not None:
+            AtY += Ab.T @ Y[start:start + step]
     return G
 
 

@@ -86,7 +86,7 @@ class State:
         self.x = x
         self.z = z
         self.buf = buf
-        self.grad: np.ndarray | None = None  # ∇L(x), when a pass has computed it (Problem.loss_and_grad)
+        self.grad: np.ndarray | None = None  # ∇L(x), once computed (Problem.grad, Problem.loss_and_grad)
         self.AtU: np.ndarray | None = None  # Aᵀ U (d × 2), likewise
         kernels = _kernels.active(z.size) if block is None and evaluated is None and unit.kind == "exp" else None
         # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from softres import _kernels
 from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
 from softres._state import Buffers, DomainError, State, fused_gradient, unscale
 from softres._validate import as_vector, check_real, is_dask_array, read_only
@@ -185,20 +186,33 @@ class Problem:
 
     @property
     def fused_loss_and_grad(self) -> bool:
-        """Whether :meth:`loss_and_grad` reads ``A`` once (dense ``A``) rather than twice."""
-        return isinstance(self.op, MatrixOperator) and not self.op.is_sparse
+        """Whether :meth:`loss_and_grad` reads ``A`` once rather than twice: a dense, row-major ``A``, the
+        units ``e^z + γz`` and the compiled kernels active for ``n`` rows (:func:`softres._kernels.active`)."""
+        return self._pass_kernels() is not None
+
+    def _pass_kernels(self) -> Any:
+        """The compiled kernels when :meth:`loss_and_grad` may use the one-pass ``dense_exp_pass``, else ``None``."""
+        op = self.op
+        if not isinstance(op, MatrixOperator) or op.is_sparse or self.unit.kind != "exp":
+            return None
+        return _kernels.active(self.n) if op.A.flags.c_contiguous else None
 
     def loss_and_grad(self, x: Any) -> tuple[float, np.ndarray]:
-        """``(L(x), ∇L(x))`` (what scipy's ``jac=True`` takes), for a dense ``A`` in one pass over ``A``.
+        """``(L(x), ∇L(x))`` (what scipy's ``jac=True`` takes), where it pays in one pass over ``A``.
 
         The gradient of Lemma 4.1, ``Aᵀ(v/α ∘ (f − b − <c, f>)) + Aᵀ(w² ∘ Ax)``, needs ``α`` and
         ``<c, f>``, sums over all rows, before its product with ``Aᵀ`` can start. Expanded with
         ``f = u/α`` it is ``α⁻² Aᵀ(v∘u) − α⁻¹ Aᵀ(v∘b) − α⁻¹<c, f> Aᵀv + Aᵀ(w²∘Ax)``: four products
-        whose weights depend on each row alone, so each block of rows of ``A`` is read once for ``Ax``
-        and again, from cache, for the four (:meth:`softres._linalg.MatrixOperator.fused`). The same
+        whose weights depend on each row alone, so each row of ``A`` can be read once for ``(Ax)_i`` and
+        used again, from cache, for the four (:meth:`softres._linalg.MatrixOperator.exp_pass`). The same
         sums give ``AᵀU`` of Lemma 5.4, so a following :meth:`hess` costs only its Gram product. The
-        terms combined are those whose sizes :meth:`grad_error` bounds. For sparse ``A`` (whose
-        products are cheap next to the work on ``n``-vectors) the two passes of :meth:`loss` and :meth:`grad`.
+        terms combined are those whose sizes :meth:`grad_error` bounds.
+
+        Only the compiled kernel does this faster than the two passes of :meth:`loss` and :meth:`grad`
+        (:attr:`fused_loss_and_grad`): with numpy, blocks of rows through ``Ax`` and then a four-column
+        ``Aᵀ`` product ran 1.3-2.4x *slower* than two multithreaded BLAS products on this project's
+        2-core machine (``n = 10⁴`` to ``10⁶``, ``d = 100``, measured when that path was replaced). Everywhere
+        else (numpy, sparse ``A``, the units cosh, sinh, linear) the two passes.
         """
         st = self._at_fused(x)
         if st is not None and st.grad is not None:
@@ -206,60 +220,31 @@ class Problem:
         return self.loss(x), self.grad(x)
 
     def _at_fused(self, x: Any) -> State | None:
-        """The state at ``x``; at a new point of a dense ``A`` from the one-pass :meth:`_fused_state`. ``None``
-        for a sparse or distributed ``A``."""
-        if not self.fused_loss_and_grad:
+        """The state at ``x``; at a new point from the one-pass :meth:`_fused_state` where
+        :attr:`fused_loss_and_grad`, else ``None``."""
+        kernels = self._pass_kernels()
+        if kernels is None:
             return None
         x = as_vector(x, self.d, "x")
         st = getattr(self._local, "state", None)
-        return st if st is not None and np.array_equal(st.x, x) else self._fused_state(x)
+        return st if st is not None and np.array_equal(st.x, x) else self._fused_state(x, kernels)
 
-    def _fused_state(self, x: np.ndarray) -> State:
-        """The state at ``x`` with ``∇L(x)`` and ``AᵀU``, from one pass over a dense ``A``.
-
-        Each block of rows is evaluated with its own shift ``m_b``; the partial sums are kept scaled
-        by the largest shift so far (rescaled when a block raises it), and the blocks' work arrays are
-        brought to the final shift at the end, so the state is the one :meth:`_at` would compute.
-        """
+    def _fused_state(self, x: np.ndarray, kernels: Any) -> State:
+        """The state at ``x`` with ``∇L(x)`` and ``AᵀU``, from one compiled pass over a dense ``A``."""
         loc = self._local
         if getattr(loc, "buffers", None) is None:
             loc.buffers = Buffers(self.n)
-        loc.state = None  # the pass overwrites the shared buffers, even if it raises
-        buf, unit, b, w2 = loc.buffers, self.unit, self.b, self.w2
-        k = 4 if self._regularised else 3
-        blocks: list[tuple[slice, float, float]] = []
-        top = [0.0]  # every unit's shift is ≥ 0
-
-        def local(zb: np.ndarray, sl: slice, G: np.ndarray) -> np.ndarray:
-            f, v, e = buf.f[sl], buf.v_hat[sl], buf.e[sl]
-            mb, bound = unit.evaluate(zb, f, v, e)
-            blocks.append((sl, mb, bound))
-            if mb > top[0]:  # earlier sums were scaled by e^{−top}: bring them to e^{−mb}
-                s = math.exp(top[0] - mb)
-                G[0] *= s * s
-                G[1:3] *= s
-                top[0] = mb
-            s = math.exp(mb - top[0])
-            Y = np.empty((k, zb.size))
-            np.multiply(v, f, out=Y[0])
-            Y[0] *= s * s
-            np.multiply(v, b[sl], out=Y[1])
-            Y[1] *= s
-            np.multiply(v, s, out=Y[2])
-            if k == 4:
-                np.multiply(w2[sl], zb, out=Y[3])
-            return Y
-
-        z, G = self.op.fused(x, local, k)
-        m, bound = top[0], 0.0
-        for sl, mb, bb in blocks:
-            if mb != m:
-                s = math.exp(mb - m)
-                for arr in (buf.f, buf.v_hat, buf.e):
-                    arr[sl] *= s
-            bound += bb * math.exp(mb - m)
-        st = State(x.copy(), z, b, buf, unit, evaluated=(m, bound))
+        loc.state = None  # the state below overwrites the shared buffers, even if it raises
+        out = self.op.exp_pass(x, self.unit.gamma, self.b, self.w2 if self._regularised else None, kernels)
+        if out is None:
+            raise ValueError("x is too large: A @ x is not finite in float64")
+        z, G, m = out
+        st = State(x.copy(), z, self.b, loc.buffers, self.unit)
         loc.state = st
+        if st.m != m:  # the same z and rule (max(0, max z)): equal, unless the state's own pass differs
+            s = math.exp(m - st.m)
+            G[0] *= s * s
+            G[1:3] *= s
         fused = fused_gradient(G, st.alpha_scaled, st.cf)
         if fused is not None:  # else grad() recomputes and reports the overflow
             st.grad, st.AtU = fused
@@ -280,12 +265,12 @@ class Problem:
         """Gradient ``∇L(x) = α⁻¹ Aᵀ(v ∘ r) + Aᵀ W² A x`` with ``r = c − <c, f>`` (Lemma 4.1).
 
         One product with ``A`` (shared with the loss through the cache) and one with ``Aᵀ``:
-        ``O(nnz(A))``. At a new point of a dense ``A`` both in one pass over ``A`` (:meth:`loss_and_grad`).
+        ``O(nnz(A))``. At a new point, both in one pass over ``A`` where :attr:`fused_loss_and_grad`.
         """
-        st = self._at_fused(x) or self._at(x)  # a dense A at a new point: one pass (see loss_and_grad)
-        if st.grad is not None:
-            return st.grad.copy()
-        return self.op.rmatvec(st.gradient_weights(self.w2 if self._regularised else None))
+        st = self._at_fused(x) or self._at(x)  # one pass where fused_loss_and_grad (see loss_and_grad)
+        if st.grad is None:
+            st.grad = self.op.rmatvec(st.gradient_weights(self.w2 if self._regularised else None))
+        return st.grad.copy()
 
     def grad_error(self, x: Any) -> float:
         """The size of ``grad(x)``'s rounding error: ``ε_mach ‖A‖_F ‖t‖`` (no pass over ``A``).
@@ -371,7 +356,7 @@ class Problem:
         """
         st = self._at(x)
         s = as_vector(s, self.d, "s")
-        if self.fused_loss_and_grad:
+        if isinstance(self.op, MatrixOperator) and not self.op.is_sparse:
             return self._hessp_fused(st, s)
         t = self.op.matvec(s, "s")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow surfaces in rmatvec's check
@@ -433,7 +418,10 @@ class Problem:
     def _hessian(self, st: State, D: np.ndarray) -> np.ndarray:
         """``Aᵀ diag(D) A + Aᵀ B_rank A``."""
         with np.errstate(over="ignore", invalid="ignore"):
-            G = self.gram(D)
+            if st.AtU is None and isinstance(self.op, MatrixOperator):  # AᵀU in the Gram product's pass
+                G, st.AtU = self.op.gram_and_rmatvec(D, st.U)
+            else:
+                G = self.gram(D)
             G += self._rank2(st)
         if not np.isfinite(G).all():
             raise ValueError("the Hessian overflows float64 at this x (entries of A or w too large)")

@@ -114,8 +114,9 @@ def test_compiled_and_numpy_paths_agree_to_rounding(unit, kind, w, monkeypatch):
     s = rng.standard_normal(d)
     on = evaluate(P, x, s, True, monkeypatch)
     off = evaluate(P, x, s, False, monkeypatch)
-    assert on["passes"] == off["passes"] == (2 if kind == "sparse" else 1)  # A @ x, A.T @ y (dense: fused)
-    for key in off:
+    assert off["passes"] == 2  # A @ x, A.T @ y
+    assert on["passes"] == (1 if kind == "dense" and unit.kind == "exp" else 2)  # dense: one compiled pass
+    for key in off.keys() - {"passes"}:
         np.testing.assert_allclose(on[key], off[key], rtol=1e-11, atol=1e-14 * np.max(np.abs(off[key])), err_msg=key)
 
 

@@ -299,16 +299,26 @@ def test_no_warning_and_no_nan_on_any_accepted_input(n, d, seed, x_scale, a_scal
         assert not np.any(np.isnan(out))
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """One-pass loss and gradient over blocks of two rows: many blocks, each with its own shift."""
+@pytest.fixture(params=["compiled, 1 thread", "compiled, 3 threads", "numpy"])
+def one_pass(request, monkeypatch):
+    """``loss_and_grad`` both ways: numpy's two passes, and the compiled one pass (numba) with every
+    chunk of rows as small as one row, so that chunks and tiles of four rows each raise the shift."""
     import softres._linalg
+    from softres import _kernels
 
-    monkeypatch.setattr(softres._linalg, "_FUSED_BLOCK_BYTES", 16)  # 16 bytes = 2 rows of d = 1; rows ≥ 1
+    if request.param == "numpy":
+        monkeypatch.setattr(_kernels, "ENABLED", False)
+        return request.param
+    pytest.importorskip("numba")
+    monkeypatch.setattr(_kernels, "ENABLED", True)
+    monkeypatch.setattr(_kernels, "MIN_ROWS", 0)
+    monkeypatch.setattr(softres._linalg, "_EXP_PASS_CHUNK_BYTES", 8)
+    monkeypatch.setattr(_kernels.kernels(), "threads", lambda: int(request.param.split(", ")[1][0]))
+    return request.param
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_loss_and_grad_in_one_pass_match_independent_derivatives(small_blocks, seed):
+def test_loss_and_grad_in_one_pass_match_independent_derivatives(one_pass, seed):
     rng = np.random.default_rng(seed)
     n, d = int(rng.integers(1, 12)), int(rng.integers(1, 4))
     A, b, w, x = make(n, d, seed, x_scale=[0.1, 1.0, 2.0][seed % 3], w_kind=["none", "scalar", "vector"][seed % 3])
@@ -324,14 +334,14 @@ def test_loss_and_grad_in_one_pass_match_independent_derivatives(small_blocks, s
     H_ref = hyperdual_hessian(fun, x)
     close(P.hess(x), H_ref, floor=term_scale(A, x))  # its rank-two part from the same pass
     s = rng.standard_normal(d)
-    close(P.hessp(x, s), H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum())  # one pass, blocks of two rows
+    close(P.hessp(x, s), H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum())
     Q = Problem(A, b, w)
     close(Q.grad(x), grad, rtol=1e-13)  # the gradient alone at a new point: the same pass
 
 
 @pytest.mark.parametrize("top", [30.0, 710.0, 1e4])
-def test_loss_and_grad_in_one_pass_scale_each_block(small_blocks, top):
-    """Blocks whose shifts differ by up to 1e4: the sums are rescaled, and agree with a 50-digit reference."""
+def test_loss_and_grad_in_one_pass_scale_each_block(one_pass, top):
+    """Rows whose shifts differ by up to 1e4: the sums are rescaled, and agree with a 50-digit reference."""
     rng = np.random.default_rng(int(top))
     A = rng.standard_normal((9, 3))
     A[::2] *= 1e-3  # small z in every other block
@@ -347,12 +357,13 @@ def test_loss_and_grad_in_one_pass_scale_each_block(small_blocks, top):
 
 
 @pytest.mark.parametrize("unit", ["softmax", "unified", "shortcut", "cosh", "sinh"])
-def test_loss_and_grad_in_one_pass_for_every_unit(small_blocks, unit):
+def test_loss_and_grad_in_one_pass_for_every_unit(one_pass, unit):
     rng = np.random.default_rng(7)
     A = np.abs(rng.standard_normal((40, 3)))  # z > 0 at x > 0: inside every unit's domain
     b, x = rng.random(40) / 40, np.abs(rng.standard_normal(3))
     P, Q = Problem(A, b, 0.2, unit=unit), Problem(sp.csr_array(A), b, 0.2, unit=unit)  # Q: two products
     loss, grad = P.loss_and_grad(x)
+    assert P.fused_loss_and_grad == (one_pass != "numpy" and unit in ("softmax", "unified"))
     assert loss == pytest.approx(Q.loss(x), rel=1e-14)
     close(grad, Q.grad(x), rtol=1e-12)
     close(P.hess(x), Q.hess(x), rtol=1e-12)
@@ -360,19 +371,29 @@ def test_loss_and_grad_in_one_pass_for_every_unit(small_blocks, unit):
     close(P.hessp(x, s), Q.hessp(x, s), rtol=1e-12)
 
 
-def test_loss_and_grad_passes():
-    """Dense A: loss and gradient in one pass, the Hessian after it in one more; sparse A: two, then two."""
+@pytest.mark.parametrize("compiled", [True, False])
+def test_loss_and_grad_passes(compiled, monkeypatch):
+    """Dense A: loss and gradient in one compiled pass (two with numpy), the Hessian after it in one
+    more; sparse A: two, then two."""
+    from softres import _kernels
+
+    if compiled:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(_kernels, "MIN_ROWS", 0)
+    monkeypatch.setattr(_kernels, "ENABLED", compiled)
     P = softres.random_problem(500, 6, seed=3)
     x = P.x_true
     start = P.op.passes
     loss, grad = P.loss_and_grad(x)
-    assert P.op.passes - start == 1 and P.fused_loss_and_grad
+    assert P.fused_loss_and_grad == compiled
+    assert P.op.passes - start == (1 if compiled else 2)
+    start = P.op.passes
     assert P.loss(x) == loss and np.array_equal(P.grad(x), grad)
-    assert P.op.passes - start == 1
+    assert P.op.passes - start == 0
     P.hess(x)
-    assert P.op.passes - start == 2
+    assert P.op.passes - start == 1  # the Gram product, with AᵀU in the same pass when the gradient had not made it
     P.hessp(x, np.ones(6))
-    assert P.op.passes - start == 3  # AᵀU kept from the pass: A s and Aᵀ(...) in one more
+    assert P.op.passes - start == 2  # AᵀU kept: A s and Aᵀ(...) in one more
     Q = Problem(P.A, P.b, P.w)
     Q.loss(x)
     start = Q.op.passes
