@@ -336,9 +336,9 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                 progress: Callable[[], None] | None = None) -> list[dict]:
     """Time to ``‖x − x*‖ ≤ 1e-8`` of every softres method and every scipy+JAX method, best of ``repeat``.
 
-    Round one runs every method; later rounds rerun only the contenders, those within 2x of their
-    side's best (as ``bench_solvers.py --repeat`` does), and ``"auto"`` (whose ratio to the best is
-    reported), and each keeps its fastest round. A run is
+    Every method first runs one untimed iteration. Round one runs every method; later rounds rerun
+    only the contenders, those within 2x of their side's best (as ``bench_solvers.py --repeat`` does),
+    and ``"auto"`` (whose ratio to the best is reported), and each keeps its fastest round. A run is
     stopped unreached after ``budget_factor`` times the best time of the cell so far (both sides;
     at least ``min_budget`` seconds) or ``max_seconds``: it could not be the best.
 
@@ -358,6 +358,13 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
     def side_best(side: str) -> float:
         return min((h["seconds"] for (s, _), h in best.items() if s == side and h), default=np.inf)
 
+    # Untimed, as JAX's compilation is: one iteration of every method, so that no timed run pays a
+    # first call's costs (scipy's LAPACK wrappers, numpy's work arrays, softres's buffers of this size).
+    for side, _, method, opts in runs:
+        if side == "softres":
+            run_softres(P, xstar, method, opts, clock=Clock(xstar, 0.0, P.op))
+        else:
+            run_scipy(P, J, xstar, method, clock=Clock(xstar, 0.0))
     for rnd in range(repeat):
         for side, label, method, opts in runs:
             key = (side, label)

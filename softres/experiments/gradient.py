@@ -7,6 +7,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from softres import _kernels
 from softres.examples import random_problem
 from softres.experiments._common import figure, loglog_slope, plot_part_errors
 from softres.figures import compute
@@ -117,6 +118,9 @@ def plot_lemma_4_1(data: dict):
 def cost_vs_nnz(rng: np.random.Generator, d: int = 50, repeat: int = 9) -> dict:
     """Passes over ``A`` and time of one ``grad`` as ``nnz(A)`` grows, dense and sparse.
 
+    ``*_one_pass`` says for each problem whether its gradient at a new point is the compiled one pass
+    (:attr:`softres.Problem.fused_loss_and_grad`) rather than two.
+
     Each call is at a fresh point (nothing cached). Passes are counted with ``P.op.passes``. Times
     are wall times, the median of ``repeat`` calls with their minimum and maximum; the sizes are
     timed round-robin, so a burst of load from other programs hits all sizes alike. The log–log
@@ -148,8 +152,10 @@ def cost_vs_nnz(rng: np.random.Generator, d: int = 50, repeat: int = 9) -> dict:
         out[f"{kind}_time_min"] = t.min(axis=1)
         out[f"{kind}_time_max"] = t.max(axis=1)
         out[f"{kind}_passes"] = np.array(passes[kind])
+        out[f"{kind}_one_pass"] = np.array([P.fused_loss_and_grad for P in probs])  # the compiled one-pass gradient
         out[f"{kind}_slope"] = loglog_slope(nnz, out[f"{kind}_time_min"])
         out[f"{kind}_slope_median"] = loglog_slope(nnz, out[f"{kind}_time"])
+    out["kernel_rows"] = _kernels.MIN_ROWS  # fewest rows for which the compiled kernels serve
     out["passes_per_grad"] = sorted({int(p) for k in problems for p in out[f"{k}_passes"].ravel()})
     return out
 
