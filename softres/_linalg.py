@@ -207,10 +207,14 @@ class MatrixOperator:
         chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
         cuts = [n * t // chunks for t in range(chunks + 1)]
         Gs = np.zeros((chunks, k, self.d))
-        shifts = [0.0] * chunks
+        shifts: list[float | None] = [None] * chunks
+        errors: list[BaseException] = []
 
         def work(t: int) -> None:
-            shifts[t] = kernels.dense_exp_pass(A, x, cuts[t], cuts[t + 1], gamma, b, w2, z, Gs[t])
+            try:
+                shifts[t] = kernels.dense_exp_pass(A, x, cuts[t], cuts[t + 1], gamma, b, w2, z, Gs[t])
+            except BaseException as exc:  # re-raised below: a chunk must never be silently missing
+                errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(t,)) for t in range(1, chunks)]
         for th in threads:
@@ -218,6 +222,8 @@ class MatrixOperator:
         work(0)
         for th in threads:
             th.join()
+        if errors:
+            raise errors[0]
         if any(math.isnan(s) for s in shifts):
             return None
         m = max(shifts)

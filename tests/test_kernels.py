@@ -227,3 +227,26 @@ def test_a_numba_that_fails_to_import_falls_back_to_numpy(monkeypatch):
     monkeypatch.setattr(_kernels, "kernels", broken_numba)
     np.testing.assert_array_equal(Problem(P.A, P.b, P.w).grad(x), expected)
     assert _kernels.ENABLED is False and _kernels.active(10**6) is None
+
+
+def test_a_failing_chunk_of_the_one_pass_gradient_is_raised_not_dropped(K, monkeypatch):
+    """The dense one pass runs its chunks of rows in threads; an error in any chunk reaches the caller."""
+    import softres._linalg
+
+    real = K.dense_exp_pass
+
+    def failing(A, x, lo, hi, *args):
+        if lo > 0:
+            raise RuntimeError("chunk failed")
+        return real(A, x, lo, hi, *args)
+
+    monkeypatch.setattr(K, "dense_exp_pass", failing)
+    monkeypatch.setattr(K, "threads", lambda: 2)
+    monkeypatch.setattr(softres._linalg, "_EXP_PASS_CHUNK_BYTES", 8)
+    P = softres.random_problem(50, 4, seed=0)
+    assert P.fused_loss_and_grad
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        P.loss_and_grad(P.x_true)
+    monkeypatch.setattr(K, "dense_exp_pass", real)
+    Q = Problem(sp.csr_array(P.A), P.b, P.w)
+    np.testing.assert_allclose(P.grad(P.x_true), Q.grad(P.x_true), rtol=1e-10)  # no stale state after the error
