@@ -554,11 +554,11 @@ class DaskOperator:
         """``Aᵀ diag(D) A`` (``d × d``) as a sum of per-block ``d × d`` Gram matrices: one pass."""
         return self.run_pass(blocked_gram, self.to_blocks(D, "D"))
 
-    def sketch(self, S: Any) -> np.ndarray:
+    def countsketch(self, buckets: Any, weights: Any, m: int) -> np.ndarray:
         raise NotImplementedError("a Dask A is sketched block by block: use softres.sketch.SketchedHessian(problem) "
                                   "with problem = softres.Problem(A, b, w) (see softres._dask)")
 
-    projected_row_norms = rows = sketch
+    projected_row_norms = rows = countsketch
 
 
 def _finite(v: np.ndarray) -> bool:

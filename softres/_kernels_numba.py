@@ -260,3 +260,15 @@ def dense_exp_pass(A: np.ndarray, x: np.ndarray, lo: int, hi: int, gamma: float,
     if reg:
         G[3] = g3
     return m
+
+
+@_jit
+def dense_countsketch(A: np.ndarray, lo: int, hi: int, buckets: np.ndarray, weights: np.ndarray,
+                      out: np.ndarray) -> None:
+    """``out[buckets[i]] += weights[i] · A[i]`` for the rows ``lo:hi`` of a dense ``A`` (its CountSketch)."""
+    d = A.shape[1]
+    for i in range(lo, hi):
+        k = buckets[i]
+        wi = weights[i]
+        for j in range(d):
+            out[k, j] += wi * A[i, j]

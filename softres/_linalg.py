@@ -207,23 +207,8 @@ class MatrixOperator:
         chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
         cuts = [n * t // chunks for t in range(chunks + 1)]
         Gs = np.zeros((chunks, k, self.d))
-        shifts: list[float | None] = [None] * chunks
-        errors: list[BaseException] = []
-
-        def work(t: int) -> None:
-            try:
-                shifts[t] = kernels.dense_exp_pass(A, x, cuts[t], cuts[t + 1], gamma, b, w2, z, Gs[t])
-            except BaseException as exc:  # re-raised below: a chunk must never be silently missing
-                errors.append(exc)
-
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(1, chunks)]
-        for th in threads:
-            th.start()
-        work(0)
-        for th in threads:
-            th.join()
-        if errors:
-            raise errors[0]
+        shifts = _in_threads(chunks, lambda t: kernels.dense_exp_pass(A, x, cuts[t], cuts[t + 1], gamma, b, w2, z,
+                                                                      Gs[t]))
         if any(math.isnan(s) for s in shifts):
             return None
         m = max(shifts)
@@ -234,11 +219,28 @@ class MatrixOperator:
                 Gs[t, 1:3] *= scale
         return z, Gs.sum(axis=0), m
 
-    def sketch(self, S: sp.sparray) -> np.ndarray:
-        """``S @ A`` as a dense array for a sparse embedding ``S`` with ``n`` columns."""
+    def countsketch(self, buckets: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
+        """``S A`` (``m × d``, dense) for the CountSketch ``S`` with ``S[buckets[i], i] = weights[i]`` (one per column).
+
+        One pass. A dense ``A`` with the compiled kernels (:func:`softres._kernels.active`) is added row
+        by row into its buckets, one chunk of rows per thread (as :meth:`exp_pass`), each with its own
+        ``m × d`` sums; otherwise ``S`` is a column-wise sparse matrix and scipy makes the product (which
+        walks the rows of ``A`` in order: 4x faster than the row-wise layout, which visits them at random).
+        """
         self._count()
-        SA = S @ self.A
-        return SA.toarray() if sp.issparse(SA) else np.asarray(SA)
+        kernels = None if self.is_sparse or not self.A.flags.c_contiguous else _kernels.active(self.n)
+        if kernels is None:
+            S = sp.csc_array((weights, buckets, np.arange(self.n + 1)), shape=(m, self.n))
+            SA = S @ self.A
+            return SA.toarray() if sp.issparse(SA) else np.asarray(SA)
+        A, n = self.A, self.n
+        chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
+        cuts = [n * t // chunks for t in range(chunks + 1)]
+        out = np.zeros((chunks, m, self.d))
+        buckets = np.ascontiguousarray(buckets, dtype=np.int64)
+        weights = np.ascontiguousarray(weights, dtype=float)
+        _in_threads(chunks, lambda t: kernels.dense_countsketch(A, cuts[t], cuts[t + 1], buckets, weights, out[t]))
+        return out.sum(axis=0)
 
     def projected_row_norms(self, P: np.ndarray) -> np.ndarray:
         """``‖(A P)_i‖²`` for every row ``i`` (an ``n``-vector), for a small ``d × k`` matrix ``P``: one pass.
@@ -297,6 +299,30 @@ class MatrixOperator:
                 DA = sp.csr_array((A.data * np.repeat(D, np.diff(A.indptr)), A.indices, A.indptr), shape=A.shape)
             return np.asarray((A.T @ DA).toarray())
         return blocked_gram(self.A, D)
+
+
+def _in_threads(chunks: int, work: Any) -> list:
+    """``[work(0), …, work(chunks − 1)]``, ``work(0)`` in the calling thread and the others each in a new
+    thread (compiled kernels that release the GIL). An exception in any of them is raised here: a chunk
+    is never silently missing."""
+    results: list = [None] * chunks
+    errors: list[BaseException] = []
+
+    def run(t: int) -> None:
+        try:
+            results[t] = work(t)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(1, chunks)]
+    for th in threads:
+        th.start()
+    run(0)
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def blocked_gram(A: np.ndarray, D: np.ndarray, Y: np.ndarray | None = None,

@@ -250,3 +250,21 @@ def test_a_failing_chunk_of_the_one_pass_gradient_is_raised_not_dropped(K, monke
     monkeypatch.setattr(K, "dense_exp_pass", real)
     Q = Problem(sp.csr_array(P.A), P.b, P.w)
     np.testing.assert_allclose(P.grad(P.x_true), Q.grad(P.x_true), rtol=1e-10)  # no stale state after the error
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_compiled_countsketch_equals_scipys_product(K, threads, monkeypatch):
+    """``S A`` for a CountSketch ``S``, row by row into the buckets (chunks of rows in threads), against scipy."""
+    import softres._linalg
+
+    monkeypatch.setattr(K, "threads", lambda: threads)
+    monkeypatch.setattr(softres._linalg, "_EXP_PASS_CHUNK_BYTES", 8)
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((3001, 20))
+    buckets, weights = rng.integers(0, 50, size=3001), rng.standard_normal(3001)
+    op = softres._linalg.MatrixOperator(A)
+    start = op.passes
+    out = op.countsketch(buckets, weights, 50)
+    assert op.passes - start == 1
+    S = sp.csc_array((weights, buckets, np.arange(3002)), shape=(50, 3001))
+    np.testing.assert_allclose(out, S @ A, rtol=1e-12, atol=1e-12)
