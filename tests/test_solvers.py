@@ -207,6 +207,15 @@ def test_condition_estimate_within_a_small_factor_of_the_svd(col_range):
     assert true / 3 <= condition_estimate(S.A, np.random.default_rng(0)) <= 3 * true
 
 
+def test_condition_estimate_is_inf_for_a_rank_deficient_a():
+    from softres.sketch import condition_estimate
+
+    A = np.random.default_rng(1).standard_normal((500, 6))
+    A[:, 5] = A[:, 0] - 2 * A[:, 3]
+    assert condition_estimate(A, np.random.default_rng(0)) == np.inf
+    assert condition_estimate(A[:3], np.random.default_rng(0)) == np.inf  # fewer rows than columns
+
+
 @pytest.mark.parametrize(("density", "col_range", "expected"), [
     (None, 1.0, "lbfgs"), (None, 100.0, "newton"), (0.05, 1.0, "newton"), (0.05, 100.0, "newton")])
 def test_auto_chooses_by_sparsity_and_conditioning_and_reaches_newtons_optimum(density, col_range, expected):
