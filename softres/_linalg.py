@@ -237,7 +237,7 @@ class MatrixOperator:
         chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
         cuts = [n * t // chunks for t in range(chunks + 1)]
         out = np.zeros((chunks, m, self.d))
-        buckets = np.ascontiguousarray(buckets, dtype=np.int64)
+        buckets = np.ascontiguousarray(buckets)  # any integer type
         weights = np.ascontiguousarray(weights, dtype=float)
         _in_threads(chunks, lambda t: kernels.dense_countsketch(A, cuts[t], cuts[t + 1], buckets, weights, out[t]))
         return out.sum(axis=0)

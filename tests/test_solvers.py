@@ -216,9 +216,16 @@ def test_condition_estimate_is_inf_for_a_rank_deficient_a():
     assert condition_estimate(A[:3], np.random.default_rng(0)) == np.inf  # fewer rows than columns
 
 
-@pytest.mark.parametrize(("density", "col_range", "expected"), [
-    (None, 1.0, "lbfgs"), (None, 100.0, "newton"), (0.05, 1.0, "newton"), (0.05, 100.0, "newton")])
-def test_auto_chooses_by_sparsity_and_conditioning_and_reaches_newtons_optimum(density, col_range, expected):
+@pytest.mark.parametrize(("density", "col_range", "large", "expected"), [
+    (None, 1.0, True, "lbfgs"), (None, 100.0, True, "newton"), (None, 1.0, False, "newton"),
+    (0.05, 1.0, True, "newton"), (0.05, 100.0, True, "newton")])
+def test_auto_chooses_by_size_sparsity_and_conditioning_and_reaches_newtons_optimum(density, col_range, large,
+                                                                                    expected, monkeypatch):
+    """``large``: this 640 kB A counts as large (AUTO_LBFGS_BYTES lowered below it)."""
+    from softres.solvers import _methods
+
+    if large:
+        monkeypatch.setattr(_methods, "AUTO_LBFGS_BYTES", 1 << 16)
     P = softres.random_problem(4000, 20, seed=2, density=density, w=5.0, col_range=col_range)
     start = P.op.passes
     res = minimize(P, np.zeros(P.d), method="auto", seed=0)
@@ -233,7 +240,7 @@ def test_auto_chooses_by_sparsity_and_conditioning_and_reaches_newtons_optimum(d
 def test_auto_is_the_default_method():
     P = softres.random_problem(500, 5, seed=1, w=1.0)
     res = minimize(P, np.zeros(P.d))
-    assert res.success and res.method == "auto" and "auto chose 'lbfgs'" in res.message  # dense, κ ≈ 1
+    assert res.success and res.method == "auto" and "auto chose 'newton'" in res.message  # a small dense A
 
 
 def test_lbfgs_direction_equals_the_two_loop_recursion():

@@ -243,8 +243,8 @@ class SketchLBFGS(LBFGS):
 
     The usual scaling ``sᵀy/yᵀy · I`` leaves a Hessian whose spectrum follows the column scales of ``A``
     to be learnt pair by pair; started from the sketched Hessian (accurate to ``1 ± ε₀`` at ``x₀``,
-    Lemma A.8) the pairs only learn how the Hessian moves along the path. One pass over a dense ``A``
-    per iteration after the first (two over a sparse one).
+    Lemma A.8) the pairs only learn how the Hessian moves along the path. One pass over ``A`` per
+    iteration after the first where :attr:`softres.Problem.fused_loss_and_grad`, two otherwise.
     """
 
     name = "sketch-lbfgs"
@@ -269,6 +269,12 @@ class SketchLBFGS(LBFGS):
 #: κ̂(A) (:func:`softres.sketch.condition_estimate`) at or below which ``"auto"`` may take L-BFGS for a dense ``A``.
 AUTO_KAPPA = 10.0
 
+#: Bytes of a dense ``A`` from which ``"auto"`` may take L-BFGS. Ours, between two measured sizes
+#: (``benchmarks/bench_autodiff.py``, d = 100, well-conditioned): at 8 MB exact Newton was 1.6x faster than
+#: L-BFGS (2 iterations against 8, each pass cheap while ``A`` stays in the caches), at 80 MB L-BFGS was
+#: 1.2x faster; 32 MiB is the last-level cache of this project's machine.
+AUTO_LBFGS_BYTES = 32 << 20
+
 
 def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
     """The method ``"auto"`` runs on ``problem``, and why: ``(name, reason)``.
@@ -277,21 +283,23 @@ def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
       ``A`` (a compiled row-by-row sum, with numba) and it converges in two or three iterations
       whatever the conditioning;
     * ``A`` not held in this process (a Dask array): ``"newton"``: the fewest passes over ``A``;
-    * dense ``A`` with ``κ̂(A) ≤`` :data:`AUTO_KAPPA`: ``"lbfgs"``, one or two passes over ``A`` per
-      iteration (:attr:`softres.Problem.fused_loss_and_grad`) against Newton's two or three plus an
-      ``n d²`` Gram product;
+    * dense ``A`` of at least :data:`AUTO_LBFGS_BYTES` with ``κ̂(A) ≤`` :data:`AUTO_KAPPA`: ``"lbfgs"``,
+      one or two passes over ``A`` per iteration (:attr:`softres.Problem.fused_loss_and_grad`) against
+      Newton's two or three plus an ``n d²`` Gram product;
     * any other dense ``A``: ``"newton"``, whose iterations do not grow with the conditioning.
 
-    ``κ̂`` costs one pass over a dense ``A``. The threshold is ours, set from the benchmark grid
-    (``benchmarks/bench_autodiff.py``: ``κ(A)`` about 1.2 and 100 there, ``A`` of 8 MB to 800 MB; with
-    the gradient at two BLAS products or the compiled one pass, L-BFGS was the faster at every size of
-    the well-conditioned cells, where until then Newton had been below 256 MiB).
+    ``κ̂`` costs one pass over a dense ``A`` (only estimated from :data:`AUTO_LBFGS_BYTES` up). The
+    thresholds are ours, set from the benchmark grid (``benchmarks/bench_autodiff.py``: ``κ(A)`` about
+    1.2 and 100 there, ``A`` of 8 MB to 800 MB).
     """
     op = getattr(problem, "op", None)
     if not isinstance(op, MatrixOperator):
         return "newton", "A is not in this process's memory: exact Newton makes the fewest passes"
     if op.is_sparse:
         return "newton", "sparse A: the Hessian's Gram product costs about one pass"
+    size = 8 * op.n * op.d
+    if size < AUTO_LBFGS_BYTES:
+        return "newton", f"dense A of {size / 2**20:.3g} MiB < {AUTO_LBFGS_BYTES / 2**20:g} MiB: passes are cheap"
     kappa = condition_estimate(op, rng)
     if kappa <= AUTO_KAPPA:
         return "lbfgs", f"dense A with estimated condition number {kappa:.3g} <= {AUTO_KAPPA:g}"
