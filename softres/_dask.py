@@ -46,8 +46,9 @@ sketched Hessian               2    CountSketch of ``D^{1/2}A``; then leverage s
 
 The solvers' line search takes the loss and the gradient together (``fused_loss_and_grad``), so an exact
 Newton iteration with a full step is 2 passes (the Hessian; the loss and gradient at the new point), as
-numpy's :class:`~softres._linalg.MatrixOperator` makes for a dense ``A`` (4 for a sparse one), and an
-iteration of Algorithm 1 is 3 (numpy: 3 dense, 5 sparse). Each rejected line-search trial adds one.
+numpy's :class:`~softres._linalg.MatrixOperator` makes for a dense ``A`` with the compiled one-pass
+gradient (3 without it, 4 for a sparse ``A``), and an iteration of Algorithm 1 is 3 (numpy: 3 dense with
+that gradient, 4 without, 5 sparse). Each rejected line-search trial adds one.
 
 The sketch (Lemma A.8) differs from numpy's in how rows are drawn: the leverage-score estimates are
 those of :func:`softres.sketch.leverage_scores` (a CountSketch, its QR factor, a Gaussian projection),
