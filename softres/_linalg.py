@@ -4,8 +4,8 @@ Every computation in softres that reads all of ``A`` (``Ax``, ``Aᵀy``, the wei
 ``AᵀDA``, the sketch's ``SA`` and its Johnson–Lindenstrauss product) goes through one
 :class:`MatrixOperator`, which counts it. Passes over ``A`` are the cost that transfers across
 machines: at large ``n`` each one is bound by memory bandwidth. A pass is one read of ``A`` from
-memory: :meth:`MatrixOperator.fused` reads each block of rows twice, the second time from cache, and
-counts one. The count is kept per thread, so
+memory: :meth:`MatrixOperator.fused` (and :meth:`~MatrixOperator.exp_pass`, compiled) reads each block
+of rows twice, the second time from cache, and counts one. The count is kept per thread, so
 two threads sharing a :class:`~softres.Problem` each see their own.
 """
 
@@ -167,8 +167,8 @@ class MatrixOperator:
         ``A`` is read in blocks of rows small enough to stay in cache: for each block ``b``,
         ``z_b = A_b x`` and then ``G += Y_b A_b`` with ``Y_b = local(z_b, rows, G)`` (``k × n_b``; ``local``
         may rescale the partial sum ``G``, ``k × d``, in place). Memory traffic is one read of ``A``
-        instead of the two of :meth:`matvec` followed by :meth:`rmatvec`: the gradient's two products
-        when its weights are a function of each row's ``z_i`` and a few sums (:meth:`Problem.loss_and_grad`).
+        instead of the two of :meth:`matvec` followed by :meth:`rmatvec`, when ``Y``'s rows are a function
+        of ``z``'s and of sums kept aside (the Hessian-vector product, ``Problem._hessp_fused``).
         A ``ValueError`` naming ``name`` when ``A x`` is not finite; ``G`` is the caller's to check.
         """
         if self.is_sparse:

@@ -76,26 +76,21 @@ class State:
                  "x", "z")
 
     def __init__(self, x: np.ndarray | None, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit,
-                 block: tuple[float, float, float | None, float | None] | None = None,
-                 evaluated: tuple[float, float] | None = None) -> None:
+                 block: tuple[float, float, float | None, float | None] | None = None) -> None:
         """``block = (m, α̃, <c, f>, ‖f‖²)``: ``z`` is one block of rows of a larger problem whose shift,
         scaled normaliser and sums are given (:mod:`softres._dask`); with ``None`` sums, ``cf`` and ``ff``
-        are this block's partial sums. ``evaluated = (m, bound)``: ``buf.f``, ``buf.v_hat`` and ``buf.e``
-        already hold ``φ``, ``φ'`` and ``φ''`` at ``z`` scaled by ``e^{−m}`` (as :meth:`Unit.evaluate`
-        writes them)."""
+        are this block's partial sums."""
         self.x = x
         self.z = z
         self.buf = buf
         self.grad: np.ndarray | None = None  # ∇L(x), once computed (Problem.grad, Problem.loss_and_grad)
         self.AtU: np.ndarray | None = None  # Aᵀ U (d × 2), likewise
-        kernels = _kernels.active(z.size) if block is None and evaluated is None and unit.kind == "exp" else None
+        kernels = _kernels.active(z.size) if block is None and unit.kind == "exp" else None
         # f ← φ(z)e^{−m}, v_hat ← φ'(z)e^{−m}, e ← φ''(z)e^{−m} (e^{z−m} for the paper's unit)
         if kernels is not None:  # one compiled pass, with the sum of magnitudes
             self.m, bound = kernels.exp_state(z, unit.gamma, buf.f, buf.v_hat, buf.e)
-        elif evaluated is None:
-            self.m, bound = unit.evaluate(z, buf.f, buf.v_hat, buf.e)
         else:
-            self.m, bound = evaluated
+            self.m, bound = unit.evaluate(z, buf.f, buf.v_hat, buf.e)
         u = buf.f
         cf = ff = None
         if block is None:
