@@ -204,8 +204,8 @@ class MatrixOperator:
         k = 3 if w2 is None else 4
         z = np.empty(n)
         w2 = np.empty(0) if w2 is None else w2
-        chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
-        cuts = [n * t // chunks for t in range(chunks + 1)]
+        cuts = self._row_chunks(kernels)
+        chunks = len(cuts) - 1
         Gs = np.zeros((chunks, k, self.d))
         shifts = _in_threads(chunks, lambda t: kernels.dense_exp_pass(A, x, cuts[t], cuts[t + 1], gamma, b, w2, z,
                                                                       Gs[t]))
@@ -218,6 +218,12 @@ class MatrixOperator:
                 Gs[t, 0] *= scale * scale
                 Gs[t, 1:3] *= scale
         return z, Gs.sum(axis=0), m
+
+    def _row_chunks(self, kernels: ModuleType) -> list[int]:
+        """Boundaries of contiguous chunks of rows of a dense ``A``, one per thread of the compiled kernels
+        (``kernels.threads()``), each at least :data:`_EXP_PASS_CHUNK_BYTES`."""
+        chunks = max(1, min(kernels.threads(), self.A.nbytes // _EXP_PASS_CHUNK_BYTES))
+        return [self.n * t // chunks for t in range(chunks + 1)]
 
     def countsketch(self, buckets: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
         """``S A`` (``m × d``, dense) for the CountSketch ``S`` with ``S[buckets[i], i] = weights[i]`` (one per column).
@@ -233,9 +239,9 @@ class MatrixOperator:
             S = sp.csc_array((weights, buckets, np.arange(self.n + 1)), shape=(m, self.n))
             SA = S @ self.A
             return SA.toarray() if sp.issparse(SA) else np.asarray(SA)
-        A, n = self.A, self.n
-        chunks = max(1, min(kernels.threads(), A.nbytes // _EXP_PASS_CHUNK_BYTES))
-        cuts = [n * t // chunks for t in range(chunks + 1)]
+        A = self.A
+        cuts = self._row_chunks(kernels)
+        chunks = len(cuts) - 1
         out = np.zeros((chunks, m, self.d))
         buckets = np.ascontiguousarray(buckets)  # any integer type
         weights = np.ascontiguousarray(weights, dtype=float)
