@@ -904,6 +904,11 @@ class DaskProblem(Problem):
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return out
 
+    def curvature(self, x: Any, s: Any) -> float:
+        """``sᵀ∇²L(x)s`` (as :meth:`softres.Problem.curvature`): ``s`` times :meth:`hessp`, one pass."""
+        s = as_vector(s, self.d, "s")
+        return float(s @ self.hessp(x, s))
+
     def sketched_hessian(self, x: Any, sketch: Any) -> tuple[np.ndarray, dict]:
         """Algorithm 1's ``H̃(x)`` for :class:`softres.sketch.SketchedHessian` (see the module for the passes).
 

@@ -15,8 +15,17 @@ When numba is installed (``pip install softres[fast]``), :mod:`softres._kernels_
 * ``exp_state``: ``e^{z−m}``, ``φ(z)e^{−m}``, ``φ'(z)e^{−m}`` of the units ``e^z + γz`` in one pass,
   with an ``exp`` the compiler vectorises (within 1 ulp of ``np.exp`` where that is at least
   ``e^{-708}``; smaller values are ``0``); the sums over rows stay numpy's (pairwise, accurate);
-* ``normalise``: ``f``, ``c`` and ``v/α`` in one pass;
-* ``gradient_weights``: ``r = c − <c, f>`` and ``y = v/α ∘ r + w² ∘ Ax`` (the gradient is ``Aᵀy``) in one pass.
+* ``normalise``: ``f``, ``c`` and ``v/α`` in one pass, with the blocks' partial sums of ``<c, f>``,
+  ``‖f‖²`` and ``‖c‖²`` (added pairwise by numpy);
+* ``gradient_weights``: ``r = c − <c, f>`` and ``y = v/α ∘ r + w² ∘ Ax`` (the gradient is ``Aᵀy``) in one pass;
+* ``dense_exp_pass``, ``dense_matvec``, ``dense_countsketch``: a dense, row-major ``A`` read once, one
+  chunk of rows per thread (:meth:`softres._linalg.MatrixOperator.exp_pass`): the loss and gradient,
+  ``A @ x``, a CountSketch.
+
+A compiled pass over a dense ``A`` shares the cores with OpenBLAS's threads, which spin for some
+milliseconds after every multithreaded BLAS call: in the code that runs between two passes (the
+state's sums, the regulariser, a curvature), ``n``-vector dot products are not BLAS's
+(:func:`softres._linalg.dot`, ``normalise``'s sums).
 
 The kernels serve problems with at least :data:`MIN_ROWS` rows. Importing numba and loading the
 compiled code costs about a second per process on a quiet machine (2-3 s on this project's shared

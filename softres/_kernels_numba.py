@@ -160,14 +160,37 @@ def exp_state(z: np.ndarray, gamma: float, phi: np.ndarray, dphi: np.ndarray, dd
     return m, total_abs
 
 
+#: Entries per partial sum of :func:`normalise`: a running sum of at most this many terms per block, the
+#: blocks' sums then added pairwise by numpy, as numpy's own ``sum`` does in blocks of 128.
+SUM_BLOCK = 128
+
+
 @_jit
-def normalise(u: np.ndarray, b: np.ndarray, v: np.ndarray, inv_alpha: float, c: np.ndarray) -> None:
-    """``f = u / α`` and ``v ← v / α`` in place, ``c = f − b`` (the sums ``<c, f>``, ``‖f‖²`` are the caller's)."""
-    for i in range(u.size):
-        f = u[i] * inv_alpha
-        u[i] = f
-        v[i] *= inv_alpha
-        c[i] = f - b[i]
+def normalise(u: np.ndarray, b: np.ndarray, v: np.ndarray, inv_alpha: float, c: np.ndarray,
+              partial: np.ndarray) -> None:
+    """``f = u / α`` and ``v ← v / α`` in place, ``c = f − b``, and the partial sums of ``<c, f>``, ``‖f‖²``,
+    ``‖c‖²`` over blocks of :data:`SUM_BLOCK` entries into ``partial`` (``3 × ⌈n / SUM_BLOCK⌉``).
+
+    The caller adds the blocks' sums (numpy, pairwise). Not BLAS's ``ddot``: at ``n = 10⁶`` OpenBLAS runs
+    it on every core and its threads then spin for some milliseconds, which slowed the next compiled
+    pass over ``A`` (:func:`dense_exp_pass`, on the same cores) from about 60 to 90 ms on this project's
+    2-core machine. In source order, without reassociation: the sums do not depend on the arrays' addresses.
+    """
+    n = u.size
+    for k in range(partial.shape[1]):
+        cf = ff = cc = 0.0
+        for i in range(k * SUM_BLOCK, min((k + 1) * SUM_BLOCK, n)):
+            f = u[i] * inv_alpha
+            ci = f - b[i]
+            u[i] = f
+            v[i] *= inv_alpha
+            c[i] = ci
+            cf += ci * f
+            ff += f * f
+            cc += ci * ci
+        partial[0, k] = cf
+        partial[1, k] = ff
+        partial[2, k] = cc
 
 
 @_jit
@@ -206,7 +229,6 @@ def dense_exp_pass(A: np.ndarray, x: np.ndarray, lo: int, hi: int, gamma: float,
     d = A.shape[1]
     reg = G.shape[0] == 4
     g0, g1, g2, g3 = np.zeros(d), np.zeros(d), np.zeros(d), np.zeros(d)
-    y0, y1, y2, y3 = np.zeros(4), np.zeros(4), np.zeros(4), np.zeros(4)
     m = 0.0
     gs = gamma
     for i0 in range(lo, hi, 4):
@@ -228,38 +250,59 @@ def dense_exp_pass(A: np.ndarray, x: np.ndarray, lo: int, hi: int, gamma: float,
                 g2[j] *= s
             m = top
             gs = gamma * math.exp(-m)
-        for t in range(4):
-            i = i0 + t
-            if i < i1:
+        if i1 - i0 < 4:  # the last rows of the chunk, one at a time
+            for i in range(i0, i1):
                 zi = z[i]
                 e = exp_nonpositive(zi - m)
                 v = e + gs
-                y0[t] = v * (e + gs * zi)
-                y1[t] = v * b[i]
-                y2[t] = v
-                y3[t] = w2[i] * zi if reg else 0.0
-            else:
-                y0[t] = y1[t] = y2[t] = y3[t] = 0.0
-        if i1 - i0 == 4:
-            a0, a1, a2, a3 = A[i0], A[i0 + 1], A[i0 + 2], A[i0 + 3]
+                p, q, r = v * (e + gs * zi), v * b[i], w2[i] * zi if reg else 0.0
+                a = A[i]
+                for j in range(d):
+                    g0[j] += p * a[j]
+                    g1[j] += q * a[j]
+                    g2[j] += v * a[j]
+                    g3[j] += r * a[j]
+            break
+        # Four rows' weights in scalars (not arrays: the compiler would reload them after every store to g)
+        z0, z1, z2, z3 = z[i0], z[i0 + 1], z[i0 + 2], z[i0 + 3]
+        e0, e1 = exp_nonpositive(z0 - m), exp_nonpositive(z1 - m)
+        e2, e3 = exp_nonpositive(z2 - m), exp_nonpositive(z3 - m)
+        v0, v1, v2, v3 = e0 + gs, e1 + gs, e2 + gs, e3 + gs
+        p0, p1, p2, p3 = v0 * (e0 + gs * z0), v1 * (e1 + gs * z1), v2 * (e2 + gs * z2), v3 * (e3 + gs * z3)
+        q0, q1, q2, q3 = v0 * b[i0], v1 * b[i0 + 1], v2 * b[i0 + 2], v3 * b[i0 + 3]
+        a0, a1, a2, a3 = A[i0], A[i0 + 1], A[i0 + 2], A[i0 + 3]
+        if reg:
+            r0, r1, r2, r3 = w2[i0] * z0, w2[i0 + 1] * z1, w2[i0 + 2] * z2, w2[i0 + 3] * z3
             for j in range(d):
                 c0, c1, c2, c3 = a0[j], a1[j], a2[j], a3[j]
-                g0[j] += y0[0] * c0 + y0[1] * c1 + y0[2] * c2 + y0[3] * c3
-                g1[j] += y1[0] * c0 + y1[1] * c1 + y1[2] * c2 + y1[3] * c3
-                g2[j] += y2[0] * c0 + y2[1] * c1 + y2[2] * c2 + y2[3] * c3
-                g3[j] += y3[0] * c0 + y3[1] * c1 + y3[2] * c2 + y3[3] * c3
-        else:
-            for t in range(i1 - i0):
-                a = A[i0 + t]
-                for j in range(d):
-                    g0[j] += y0[t] * a[j]
-                    g1[j] += y1[t] * a[j]
-                    g2[j] += y2[t] * a[j]
-                    g3[j] += y3[t] * a[j]
+                g0[j] += p0 * c0 + p1 * c1 + p2 * c2 + p3 * c3
+                g1[j] += q0 * c0 + q1 * c1 + q2 * c2 + q3 * c3
+                g2[j] += v0 * c0 + v1 * c1 + v2 * c2 + v3 * c3
+                g3[j] += r0 * c0 + r1 * c1 + r2 * c2 + r3 * c3
+        else:  # no fourth sum to update
+            for j in range(d):
+                c0, c1, c2, c3 = a0[j], a1[j], a2[j], a3[j]
+                g0[j] += p0 * c0 + p1 * c1 + p2 * c2 + p3 * c3
+                g1[j] += q0 * c0 + q1 * c1 + q2 * c2 + q3 * c3
+                g2[j] += v0 * c0 + v1 * c1 + v2 * c2 + v3 * c3
     G[0], G[1], G[2] = g0, g1, g2
     if reg:
         G[3] = g3
     return m
+
+
+@_jit_reassoc
+def dense_matvec(A: np.ndarray, x: np.ndarray, lo: int, hi: int, z: np.ndarray) -> bool:
+    """``z = A x`` over rows ``lo:hi`` of a dense ``A``; whether every entry is finite."""
+    d = A.shape[1]
+    acc = 0.0
+    for i in range(lo, hi):
+        zi = 0.0
+        for j in range(d):
+            zi += A[i, j] * x[j]
+        z[i] = zi
+        acc += zi * 0.0  # nan as soon as one entry is inf or nan
+    return acc == 0.0
 
 
 @_jit

@@ -72,8 +72,8 @@ class State:
     Every ``n``-vector lives in the problem's :class:`Buffers` and is written in place.
     """
 
-    __slots__ = ("AtU", "_has_B_diag", "_has_D", "_has_U", "_has_r", "alpha_scaled", "buf", "cf", "ff", "grad", "m",
-                 "x", "z")
+    __slots__ = ("AtU", "_cc", "_has_B_diag", "_has_D", "_has_U", "_has_r", "alpha_scaled", "buf", "cf", "ff", "grad",
+                 "m", "x", "z")
 
     def __init__(self, x: np.ndarray | None, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit,
                  block: tuple[float, float, float | None, float | None] | None = None) -> None:
@@ -111,9 +111,11 @@ class State:
                 self.m = m
         self.alpha_scaled = alpha_scaled
         self._has_B_diag = self._has_D = self._has_U = False
+        self._cc: float | None = None
         if kernels is not None:  # the same steps in one compiled pass, the same sums; r when first needed
-            kernels.normalise(u, b, buf.v_hat, 1.0 / alpha_scaled, buf.c)
-            self.cf, self.ff = float(buf.c @ u), float(u @ u)
+            partial = np.empty((3, -(-z.size // kernels.SUM_BLOCK)))
+            kernels.normalise(u, b, buf.v_hat, 1.0 / alpha_scaled, buf.c, partial)
+            self.cf, self.ff, self._cc = (float(s) for s in partial.sum(axis=1))
             self._has_r = False
         else:
             u *= 1.0 / alpha_scaled  # u is now f
@@ -125,6 +127,14 @@ class State:
             self._has_r = True
 
     f = property(lambda self: self.buf.f, doc="``f = u / α``")
+
+    @property
+    def cc(self) -> float:
+        """``‖c‖²`` (twice ``L_exp``)."""
+        if self._cc is None:
+            self._cc = float(self.buf.c @ self.buf.c)
+        return self._cc
+
     c = property(lambda self: self.buf.c, doc="``c = f − b``")
 
     @property

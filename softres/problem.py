@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from softres import _kernels
-from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator
+from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator, dot
 from softres._state import Buffers, DomainError, State, fused_gradient, unscale
 from softres._validate import as_vector, check_real, is_dask_array, read_only
 from softres.units import UNIFIED, as_unit
@@ -169,8 +168,7 @@ class Problem:
     # ------------------------------------------------------------------ losses
     def loss_exp(self, x: Any) -> float:
         """``L_exp(x) = ½‖c(x)‖²`` (Definition 1.4)."""
-        c = self._at(x).c
-        return 0.5 * float(c @ c)
+        return 0.5 * self._at(x).cc
 
     def loss_reg(self, x: Any) -> float:
         """``L_reg(x) = ½‖W A x‖²`` (the regulariser of Lemma 7.1 / Theorem 9.1)."""
@@ -182,7 +180,7 @@ class Problem:
         return self._loss(self._at(x))
 
     def _loss(self, st: State) -> float:
-        return 0.5 * float(st.c @ st.c) + self._reg(st.z)
+        return 0.5 * st.cc + self._reg(st.z)
 
     @property
     def fused_loss_and_grad(self) -> bool:
@@ -193,9 +191,9 @@ class Problem:
     def _pass_kernels(self) -> Any:
         """The compiled kernels when :meth:`loss_and_grad` may use the one-pass ``dense_exp_pass``, else ``None``."""
         op = self.op
-        if not isinstance(op, MatrixOperator) or op.is_sparse or self.unit.kind != "exp":
+        if not isinstance(op, MatrixOperator) or self.unit.kind != "exp":
             return None
-        return _kernels.active(self.n) if op.A.flags.c_contiguous else None
+        return op.dense_kernels()
 
     def loss_and_grad(self, x: Any) -> tuple[float, np.ndarray]:
         """``(L(x), ∇L(x))`` (what scipy's ``jac=True`` takes), where it pays in one pass over ``A``.
@@ -255,7 +253,7 @@ class Problem:
             return 0.0
         with np.errstate(over="ignore"):
             wz = self.w * z
-            val = 0.5 * float(wz @ wz)
+            val = 0.5 * dot(wz, wz)
         if not math.isfinite(val):
             raise ValueError("x is too large: the regulariser ½‖W A x‖² overflows float64")
         return val
@@ -287,7 +285,7 @@ class Problem:
         if self._regularised:
             with np.errstate(over="ignore"):
                 t += self.w2 * np.abs(st.z)
-        return float(np.finfo(float).eps * self.op.frobenius * np.sqrt(t @ t))
+        return float(np.finfo(float).eps * self.op.frobenius * math.sqrt(dot(t, t)))
 
     def grad_exp(self, x: Any) -> np.ndarray:
         """Gradient of ``L_exp`` alone (Lemma 4.1, Part 8 summed over coordinates)."""
@@ -364,6 +362,22 @@ class Problem:
             y = np.multiply(st.D(self.w2), t, out=st.buf.y)
             y += np.matmul(st.U, np.array([st.ff * vt - pt, -vt]), out=st.buf.tmp)  # + B_rank (As)
         return self.op.rmatvec(y)
+
+    def curvature(self, x: Any, s: Any) -> float:
+        """``sᵀ∇²L(x)s``, the curvature along ``s`` (Lemmas 5.2, 5.4), from the one product ``t = As``.
+
+        ``sᵀAᵀ(B_diag + W² + B_rank)As = Σ (B_diag + w²)_i t_i² + ‖f‖²(Uᵀ₁t)² − 2(Uᵀ₁t)(Uᵀ₂t)`` with
+        ``B_rank = U C Uᵀ`` (:meth:`B_rank`): no product with ``Aᵀ``, so half the memory traffic of
+        ``s @ hessp(x, s)`` over a dense ``A``. A ``ValueError`` when it overflows.
+        """
+        st = self._at(x)
+        t = self.op.matvec(as_vector(s, self.d, "s"), "s")
+        with np.errstate(over="ignore", invalid="ignore"):
+            vt, pt = t @ st.U
+            out = dot(t, st.D(self.w2) * t) + vt * (st.ff * vt - 2.0 * pt)
+        if not math.isfinite(out):
+            raise ValueError("the curvature overflows float64 at this x")
+        return out
 
     def _hessp_fused(self, st: State, s: np.ndarray) -> np.ndarray:
         """``hessp`` in one pass over a dense ``A`` (two passes the first time at a point, for ``AᵀU``).

@@ -86,6 +86,7 @@ def test_values_equal_numpy_to_rounding(client, unit):
     assert close(P.hess_exp(x), Q.hess_exp(x), 1e-10)
     assert close(P.hess_rank2(x), Q.hess_rank2(x), 1e-10)
     assert close(P.hessp(x, s), Q.hessp(x, s), 1e-10)
+    assert close(P.curvature(x, s), Q.curvature(x, s), 1e-10)
     assert close(P.grad_error(x), Q.grad_error(x), 1e-10)
     assert close(P.hess_diag(x), Q.hess_diag(x).compute())
     assert close(P.f(x), Q.f(x).compute())

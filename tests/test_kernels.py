@@ -90,11 +90,14 @@ def test_csc_products_match_scipy_with_empty_columns_and_rows(K, shape):
     np.testing.assert_allclose(G, (A.T @ (D[:, None] * A.toarray())), rtol=1e-12, atol=1e-13)
 
 
-def test_compiled_products_report_overflow_like_numpy(monkeypatch):
-    A = sp.csc_array(np.array([[1e300, 0.0], [0.0, 1.0], [1e300, 1.0]]))
+@pytest.mark.parametrize("dense", [False, True])
+def test_compiled_products_report_overflow_like_numpy(dense, monkeypatch):
+    A = np.array([[1e300, 0.0], [0.0, 1.0], [1e300, 1.0]])
+    A = A if dense else sp.csc_array(A)
     for compiled in (True, False):
         monkeypatch.setattr(_kernels, "ENABLED", compiled)
         op = softres._linalg.MatrixOperator(A)
+        assert (op.dense_kernels() if dense else op._csc_kernels()) is (_kernels.kernels() if compiled else None)
         with pytest.raises(ValueError, match="x is too large"):
             op.matvec(np.array([1e10, 0.0]))
         with pytest.raises(ValueError, match="overflows"):
@@ -153,6 +156,7 @@ def test_the_compiled_state_sums_like_numpy(monkeypatch):
     f, c = st.f.copy(), st.c.copy()
     assert abs(st.ff - math.fsum(f * f)) <= 32 * eps * st.ff
     assert abs(st.cf - math.fsum(c * f)) <= 32 * eps * math.fsum(np.abs(c * f))
+    assert abs(st.cc - math.fsum(c * c)) <= 32 * eps * st.cc
 
 
 def test_newton_reaches_the_same_tolerance_in_the_same_iterations_both_ways(monkeypatch):
@@ -268,3 +272,19 @@ def test_compiled_countsketch_equals_scipys_product(K, threads, monkeypatch):
     assert op.passes - start == 1
     S = sp.csc_array((weights, buckets, np.arange(3002)), shape=(50, 3001))
     np.testing.assert_allclose(out, S @ A, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_compiled_dense_matvec_equals_numpys(K, threads, monkeypatch):
+    """``A @ x`` row by row in chunks of rows (threads), against BLAS."""
+    import softres._linalg
+
+    monkeypatch.setattr(K, "threads", lambda: threads)
+    monkeypatch.setattr(softres._linalg, "_EXP_PASS_CHUNK_BYTES", 8)
+    rng = np.random.default_rng(4)
+    A, x = rng.standard_normal((3001, 37)), rng.standard_normal(37)
+    op = softres._linalg.MatrixOperator(A)
+    assert op.dense_kernels() is K
+    start = op.passes
+    np.testing.assert_allclose(op.matvec(x), A @ x, rtol=1e-13, atol=1e-13)
+    assert op.passes - start == 1

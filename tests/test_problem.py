@@ -82,6 +82,7 @@ def test_grad_hess_hessp_match_independent_derivatives(spec, sparse):
     close(P.hess(x), H_ref, floor=term_scale(A, x))
     s = np.random.default_rng(spec["seed"]).standard_normal(P.d)
     close(P.hessp(x, s), H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum())
+    close(P.curvature(x, s), s @ H_ref @ s, floor=term_scale(A, x) * np.abs(s).sum() ** 2)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
