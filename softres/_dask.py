@@ -904,8 +904,9 @@ class DaskProblem(Problem):
             raise ValueError("the result overflows float64 (A.T @ y is not finite)")
         return out
 
-    def curvature(self, x: Any, s: Any) -> float:
-        """``sᵀ∇²L(x)s`` (as :meth:`softres.Problem.curvature`): ``s`` times :meth:`hessp`, one pass."""
+    def curvature(self, x: Any, s: Any, rows: int | None = None) -> float:
+        """``sᵀ∇²L(x)s`` (as :meth:`softres.Problem.curvature`): ``s`` times :meth:`hessp`, one pass (exact:
+        ``rows`` is ignored)."""
         s = as_vector(s, self.d, "s")
         return float(s @ self.hessp(x, s))
 

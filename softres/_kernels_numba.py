@@ -12,7 +12,9 @@ from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types as nbtypes
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # exp(x) = 2^k e^r, k = round(x / ln 2), |r| <= ln 2 / 2, with ln 2 split in two (Cody and Waite).
@@ -25,6 +27,10 @@ _EXP_MIN = -708.0  # e^x below e^-708 ≈ 3.3e-308 (near the smallest normal flo
 # Taylor coefficients 1/j! for j = 13 down to 2: on |r| <= ln 2 / 2 the truncation error is below 4e-18.
 _TAYLOR = tuple(1.0 / math.factorial(j) for j in range(13, 1, -1))
 
+
+#: Rows ahead of the current ones that :func:`dense_exp_pass` asks the CPU to fetch: with its arithmetic
+#: between the reads, the hardware prefetcher alone kept it 7-12% slower (n = 10⁵ and 10⁶, d = 100, 2 threads).
+_PREFETCH_ROWS = 16
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 _jit_reassoc = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
@@ -49,6 +55,23 @@ def _from_bits(typingctx: Any, i: Any) -> Any:
         return builder.bitcast(args[0], context.get_value_type(nbtypes.float64))
 
     return nbtypes.float64(nbtypes.int64), codegen
+
+
+@intrinsic
+def _prefetch(typingctx: Any, arr: Any, index: Any) -> Any:
+    """Ask the CPU to bring ``arr.flat[index]``'s cache line in (LLVM's ``prefetch``: read, keep, data)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return nbtypes.void(arr, index), codegen
 
 
 # Only "contract" (fused multiply-adds): reassociation would undo the exact steps of the reduction.
@@ -231,8 +254,12 @@ def dense_exp_pass(A: np.ndarray, x: np.ndarray, lo: int, hi: int, gamma: float,
     g0, g1, g2, g3 = np.zeros(d), np.zeros(d), np.zeros(d), np.zeros(d)
     m = 0.0
     gs = gamma
+    flat = A.reshape(-1)
+    ahead, last = _PREFETCH_ROWS * d, flat.size - 1
     for i0 in range(lo, hi, 4):
         i1 = min(i0 + 4, hi)
+        for k in range(i0 * d + ahead, i1 * d + ahead, 8):  # the rows of a later group, a cache line at a time
+            _prefetch(flat, min(k, last))
         top = m
         for i in range(i0, i1):
             zi = 0.0

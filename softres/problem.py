@@ -363,18 +363,34 @@ class Problem:
             y += np.matmul(st.U, np.array([st.ff * vt - pt, -vt]), out=st.buf.tmp)  # + B_rank (As)
         return self.op.rmatvec(y)
 
-    def curvature(self, x: Any, s: Any) -> float:
+    def curvature(self, x: Any, s: Any, rows: int | None = None) -> float:
         """``sᵀ∇²L(x)s``, the curvature along ``s`` (Lemmas 5.2, 5.4), from the one product ``t = As``.
 
         ``sᵀAᵀ(B_diag + W² + B_rank)As = Σ (B_diag + w²)_i t_i² + ‖f‖²(Uᵀ₁t)² − 2(Uᵀ₁t)(Uᵀ₂t)`` with
         ``B_rank = U C Uᵀ`` (:meth:`B_rank`): no product with ``Aᵀ``, so half the memory traffic of
         ``s @ hessp(x, s)`` over a dense ``A``. A ``ValueError`` when it overflows.
+
+        ``rows`` (optional) makes it an estimate, for a step size: where ``A`` is dense with more rows
+        than that and ``AᵀU`` is known at ``x`` (after the one-pass :meth:`loss_and_grad`), the rank-two
+        part is exact from ``(AᵀU)ᵀs`` and the diagonal sum is taken over every ``k``-th row only
+        (``k = ⌈n / rows⌉``, scaled by ``n`` over the rows read): a fraction ``1/k`` of ``A`` is read, not
+        counted as a pass. Elsewhere ``rows`` is ignored and the value is exact.
         """
         st = self._at(x)
-        t = self.op.matvec(as_vector(s, self.d, "s"), "s")
+        s = as_vector(s, self.d, "s")
+        step = 1 if rows is None else -(-self.n // max(1, int(rows)))
+        sampled = (step > 1 and st.AtU is not None and isinstance(self.op, MatrixOperator)
+                   and not self.op.is_sparse)
         with np.errstate(over="ignore", invalid="ignore"):
-            vt, pt = t @ st.U
-            out = dot(t, st.D(self.w2) * t) + vt * (st.ff * vt - 2.0 * pt)
+            if sampled:  # einsum: one thread (OpenBLAS's would spin into the next compiled pass, see dot)
+                t = np.einsum("ij,j->i", self.op.A[::step], s)
+                vt, pt = s @ st.AtU
+                diag = dot(t, st.D(self.w2)[::step] * t) * (self.n / t.size)
+            else:
+                t = self.op.matvec(s, "s")
+                vt, pt = t @ st.U
+                diag = dot(t, st.D(self.w2) * t)
+            out = diag + vt * (st.ff * vt - 2.0 * pt)
         if not math.isfinite(out):
             raise ValueError("the curvature overflows float64 at this x")
         return out

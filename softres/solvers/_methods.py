@@ -141,16 +141,20 @@ class NewtonCG(_Sketched):
         return p, self.cg_maxiter
 
 
+#: Rows from which :func:`_lipschitz_estimate` estimates the curvature (``problem.curvature``'s ``rows``).
+SCALE_ROWS = 4096
+
+
 def _lipschitz_estimate(problem: Any, x: np.ndarray, g: np.ndarray) -> float:
-    """Curvature of ``L`` along ``g``: ``gᵀ∇²L g / gᵀg`` (``problem.curvature``, one product ``A g``); ``‖g‖``
-    if that is not positive.
+    """Curvature of ``L`` along ``g``: ``gᵀ∇²L g / gᵀg`` (``problem.curvature``: one product ``A g``, or
+    :data:`SCALE_ROWS` of its rows on a large dense ``A``); ``‖g‖`` if that is not positive.
 
     ``1/`` this is the exact minimising step along ``−g`` for a quadratic: the first step of
     gradient descent and of L-BFGS, so that neither spends its first iterations finding the scale.
     """
     u = g / safe_norm(g)  # unit direction: no under- or overflow in gᵀg at extreme scales
     try:
-        curv = problem.curvature(x, u)
+        curv = problem.curvature(x, u, rows=SCALE_ROWS)
     except ValueError:
         curv = math.nan
     return curv if curv > 0 and math.isfinite(curv) else safe_norm(g)
