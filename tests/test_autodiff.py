@@ -22,6 +22,12 @@ def test_jax_is_not_imported_by_softres():
 jax = pytest.importorskip("jax")
 
 
+@pytest.fixture(autouse=True)
+def no_pauses(monkeypatch):
+    """The harness's pauses between contenders (QUIET, for honest times) only slow these tests down."""
+    monkeypatch.setattr(autodiff, "QUIET", 0.0)
+
+
 # One shape (and one sparsity pattern) throughout: JAX compiles once per shape, and compiling dominates.
 N, D, SPARSE = 200, 6, 0.2
 

