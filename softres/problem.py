@@ -17,7 +17,7 @@ import numpy as np
 
 from softres._linalg import CSC_MAX_ROW_NNZ, MatrixOperator, dot
 from softres._state import Buffers, DomainError, State, fused_gradient, unscale
-from softres._validate import as_vector, check_real, is_dask_array, read_only
+from softres._validate import as_vector, check_int, check_real, is_dask_array, read_only
 from softres.units import UNIFIED, as_unit
 
 __all__ = ["CSC_MAX_ROW_NNZ", "MAX_DENSE_B", "DomainError", "Problem"]
@@ -378,7 +378,7 @@ class Problem:
         """
         st = self._at(x)
         s = as_vector(s, self.d, "s")
-        step = 1 if rows is None else -(-self.n // max(1, int(rows)))
+        step = 1 if rows is None else -(-self.n // check_int(rows, "rows"))
         sampled = (step > 1 and st.AtU is not None and isinstance(self.op, MatrixOperator)
                    and not self.op.is_sparse)
         with np.errstate(over="ignore", invalid="ignore"):

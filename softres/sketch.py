@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from softres._linalg import as_operator, signed_gram
+from softres._linalg import as_operator, signed_gram, single_blas_thread
 from softres._validate import as_vector, check_choice, check_int, check_real
 from softres.examples import as_generator
 
@@ -108,7 +108,8 @@ def condition_estimate(A: Any, rng: np.random.Generator, *, embed_rows: int | No
     # κ² from the eigenvalues of the d × d Gram matrix: numpy's QR or SVD of the m × d sketch took 7-8 ms
     # at d = 100 on this project's machine, these 1 ms. Squaring limits what is resolved to κ of about
     # 10⁷ (beyond, inf), far above the thresholds it is compared with.
-    ev = np.linalg.eigvalsh(SA.T @ SA)
+    with single_blas_thread():  # multithreaded, these small calls slowed the next pass over A by half
+        ev = np.linalg.eigvalsh(SA.T @ SA)
     if not ev[0] > 4 * d * np.finfo(float).eps * ev[-1]:
         return math.inf
     return float(math.sqrt(ev[-1] / ev[0]))

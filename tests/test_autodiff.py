@@ -24,8 +24,10 @@ jax = pytest.importorskip("jax")
 
 @pytest.fixture(autouse=True)
 def no_pauses(monkeypatch):
-    """The harness's pauses between contenders (QUIET, for honest times) only slow these tests down."""
+    """The harness's pauses and warm-ups between contenders (QUIET, WARM: for honest times) only slow these
+    tests down."""
     monkeypatch.setattr(autodiff, "QUIET", 0.0)
+    monkeypatch.setattr(autodiff, "WARM", 0.0)
 
 
 # One shape (and one sparsity pattern) throughout: JAX compiles once per shape, and compiling dominates.

@@ -308,3 +308,5 @@ def test_sampled_curvature_estimates_the_exact_one_without_a_pass(monkeypatch):
     assert Q.op.passes == start
     assert estimate != exact and estimate == pytest.approx(exact, rel=0.1)
     assert Q.curvature(x, s) == pytest.approx(exact, rel=1e-10)
+    with pytest.raises(ValueError, match="rows"):
+        Q.curvature(x, s, rows=0)

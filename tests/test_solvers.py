@@ -306,3 +306,37 @@ def test_line_search_lets_the_gradient_judge_a_step_the_loss_cannot_resolve():
     x = np.full(3, 1e-10)
     with pytest.raises(Stop):
         _line_search(_NoisyOracle(noise=f0 + 4 * slack), x, f0, -x * 1e-12, x)
+
+
+def test_single_blas_thread_limits_and_restores_even_from_two_threads():
+    """One BLAS thread inside (nested entries too); the settings before it afterwards, also when two threads
+    enter at once (interleaved limits would restore each other's one-thread setting)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from softres._linalg import single_blas_thread
+
+    def threads():
+        return sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+    before = threads()
+    with single_blas_thread():
+        assert set(threads()) == {1}
+        with single_blas_thread():
+            assert set(threads()) == {1}
+        assert set(threads()) == {1}
+    assert threads() == before
+    barrier = threading.Barrier(2)
+
+    def work():
+        barrier.wait()
+        for _ in range(20):
+            with single_blas_thread():
+                np.linalg.eigvalsh(np.eye(50))
+    pool = [threading.Thread(target=work) for _ in range(2)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert threads() == before

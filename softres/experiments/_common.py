@@ -66,18 +66,6 @@ def value_ticks(ax, values) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def single_blas_thread():
-    """A context in which BLAS runs on one thread (``threadpoolctl``), restored afterwards.
-
-    Experiments that make thousands of small products (``d`` of about ten) ran many times slower
-    with a multi-threaded OpenBLAS on a shared two-core machine (a gradient at ``n = 20,000`` took
-    25 ms instead of 0.8 ms under load).
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def plot_part_errors(data: dict, xlabel: str, *, title: str | None = None, height: float = 3.4):
     """Relative error of each checked part over the draws (dots, jittered rows), with the tolerance.
 

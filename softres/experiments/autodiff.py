@@ -195,6 +195,20 @@ def jax_oracles(P: Any, peer: str | None = None, repeat: int = 3) -> JaxOracles:
 #: 0.2 s pause, and JAX's likewise slowed after softres. Each contender is timed as it runs alone.
 QUIET = 0.3
 
+#: Seconds for which each contender's untimed calls are repeated after the pause (at least one call): after
+#: an idle pause a single call did not bring the machine back to speed (softres' gradient at n = 10⁴ then
+#: measured 1.5-1.8 ms against 0.7-1.0 ms without the pause, JAX's likewise).
+WARM = 0.05
+
+
+def warm_up(call: Callable[[], Any]) -> None:
+    """Sleep :data:`QUIET` seconds, then ``call()`` until :data:`WARM` seconds have passed (at least once)."""
+    time.sleep(QUIET)
+    t0 = time.perf_counter()
+    call()
+    while time.perf_counter() - t0 < WARM:
+        call()
+
 
 def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]:
     """Seconds per call of softres' and JAX's derivatives, interleaved, best of ``repeat``.
@@ -234,11 +248,10 @@ def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]
         for name, call in calls.items():
             if name == "softres hessp":
                 P.hessp(x, s)  # the state at x (B_diag + W², the rank-two factors), computed once
-            # A pause, then one untimed call: the previous contender's threads (XLA's pool, OpenBLAS's)
+            # A pause, then untimed calls: the previous contender's threads (XLA's pool, OpenBLAS's)
             # spin for a while after their work and would take a core from this call (softres' gradient
             # measured 1.3-5x slower than alone at n = 10⁴ when timed straight after a JAX call).
-            time.sleep(QUIET)
-            call()
+            warm_up(call)
             t0 = time.perf_counter()
             call()
             best[name] = min(best[name], time.perf_counter() - t0)
@@ -351,7 +364,8 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                 progress: Callable[[], None] | None = None) -> list[dict]:
     """Time to ``‖x − x*‖ ≤ 1e-8`` of every softres method and every scipy+JAX method, best of ``repeat``.
 
-    Each timed run follows a pause of :data:`QUIET` seconds and one untimed iteration of the same method. Round one
+    Each timed run follows :func:`warm_up`: a pause of :data:`QUIET` seconds, then untimed single iterations of the
+    same method for :data:`WARM` seconds. Round one
     runs every method; later rounds rerun
     only the contenders, those within 2x of their side's best (as ``bench_solvers.py --repeat`` does),
     and ``"auto"`` (whose ratio to the best is reported), and each keeps its fastest round; a cell whose
@@ -393,13 +407,13 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                 continue
             so_far = min(side_best("softres"), side_best("scipy+JAX"))
             budget = min(max_seconds, max(min_budget, budget_factor * so_far))
-            # A pause (QUIET), then one untimed iteration of the same method (as JAX's compilation,
+            # A pause (QUIET), then untimed single iterations of the same method (as JAX's compilation,
             # untimed): no timed run pays a first call's costs, nor runs while the previous method's
             # threads still spin (after sketch-lbfgs's factorisations, L-BFGS measured 2x slower than
             # right after itself; after JAX's L-BFGS-B, 3x).
-            time.sleep(QUIET)
-            run(side, method, opts, Clock(xstar, 0.0, P.op if side == "softres" else None))
-            clock = Clock(xstar, budget, P.op if side == "softres" else None)
+            op = P.op if side == "softres" else None
+            warm_up(lambda side=side, method=method, opts=opts, op=op: run(side, method, opts, Clock(xstar, 0.0, op)))
+            clock = Clock(xstar, budget, op)
             hit = run(side, method, opts, clock)
             if rnd == 0:
                 stopped[key] = clock.stopped

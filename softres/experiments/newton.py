@@ -19,8 +19,9 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 from scipy.stats import binom
 
 from softres import bounds, sketch
+from softres._linalg import single_blas_thread
 from softres.examples import random_problem
-from softres.experiments._common import figure, loglog_slope, single_blas_thread
+from softres.experiments._common import figure, loglog_slope
 from softres.experiments._style import legend_below
 from softres.solvers import minimize
 

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from softres import bounds, datasets, sketch
-from softres.experiments._common import figure, single_blas_thread
+from softres._linalg import single_blas_thread
+from softres.experiments._common import figure
 from softres.figures import compute
 from softres.problem import DomainError, Problem
 from softres.solvers import METHODS, REGISTRY, minimize
