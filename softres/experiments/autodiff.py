@@ -364,9 +364,8 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                 progress: Callable[[], None] | None = None) -> list[dict]:
     """Time to ``‖x − x*‖ ≤ 1e-8`` of every softres method and every scipy+JAX method, best of ``repeat``.
 
-    Each timed run follows :func:`warm_up`: a pause of :data:`QUIET` seconds, then untimed single iterations of the
-    same method for :data:`WARM` seconds. Round one
-    runs every method; later rounds rerun
+    Each timed run follows :func:`warm_up`: a pause of :data:`QUIET` seconds, then untimed single iterations
+    of the same method for :data:`WARM` seconds. Round one runs every method; later rounds rerun
     only the contenders, those within 2x of their side's best (as ``bench_solvers.py --repeat`` does),
     and ``"auto"`` (whose ratio to the best is reported), and each keeps its fastest round; a cell whose
     fastest solve is under :data:`SHORT_SOLVE` seconds gets :data:`SHORT_ROUNDS` times ``repeat`` rounds,
