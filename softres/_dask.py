@@ -280,7 +280,7 @@ def _k_sums(z: np.ndarray, b: np.ndarray, w: Any, total: tuple, unit: Any) -> np
     st = _block_state(z, b, unit, (m, alpha_scaled, None, None))
     with np.errstate(over="ignore", invalid="ignore"):
         wz = np.multiply(w, z, out=st.buf.tmp)
-        return np.array([st.cf, st.ff, float(st.c @ st.c), float(wz @ wz)])
+        return np.array([st.cf, st.ff, st.cc, float(wz @ wz)])
 
 
 def _w2z(st: State, z: np.ndarray, w: Any, absolute: bool = False) -> np.ndarray:
