@@ -84,6 +84,29 @@ class MatrixOperator:
         A = self.A.tocsr()
         return A.data, A.indices.view(f"u{A.indices.itemsize}"), A.indptr.view(f"u{A.indptr.itemsize}")
 
+    @functools.cached_property
+    def _AT(self) -> Any:
+        """``A.T``, made once: scipy builds a new sparse array for each ``.T`` (30 µs at ``n = 10⁴``, a tenth of
+        a Newton iteration there)."""
+        return self.A.T
+
+    @functools.cached_property
+    def _gram_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Every ordered pair of nonzeros ``(A_ij, A_ik)`` in one row of a sparse ``A``, for :meth:`gram`:
+        ``(i, j d + k, A_ij A_ik)``, made once; ``None`` if there are more than :data:`GRAM_PAIRS` ``· nnz``."""
+        A = self.A.tocsr()
+        counts = np.diff(A.indptr).astype(np.int64)
+        squares = counts * counts
+        total = int(squares.sum())
+        if total > GRAM_PAIRS * max(A.nnz, 1):
+            return None
+        row = np.repeat(np.arange(self.n, dtype=np.int64), squares)
+        t = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(squares) - squares, squares)  # pair in its row
+        r = counts[row]
+        first, second = A.indptr[row] + t // r, A.indptr[row] + t % r
+        flat = A.indices[first].astype(np.int64) * self.d + A.indices[second]
+        return row, flat, A.data[first] * A.data[second]
+
     def _csc_kernels(self) -> ModuleType | None:
         """The compiled kernels if this operator's products use them (CSC ``A``, numba present), else ``None``."""
         return _kernels.active(self.n) if self.is_sparse and self.A.format == "csc" else None
@@ -97,6 +120,8 @@ class MatrixOperator:
         del state["_local"]
         state.pop("_csc_parts", None)  # views of A: rebuilt on demand
         state.pop("_csr_parts", None)
+        state.pop("_gram_pairs", None)
+        state.pop("_AT", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -154,9 +179,9 @@ class MatrixOperator:
             elif y.ndim == 2:
                 # One sparse product per column: 1.6-3.7x faster than scipy's multi-vector kernel
                 # for two columns (n = 10⁴ to 10⁶, d = 100, 1% density).
-                out = np.column_stack([self.A.T @ y[:, j] for j in range(y.shape[1])])
+                out = np.column_stack([self._AT @ y[:, j] for j in range(y.shape[1])])
             else:
-                out = np.asarray(self.A.T @ y)
+                out = np.asarray(self._AT @ y)
         return out
 
     def _compiled_rmatvec(self, kernels: ModuleType, y: np.ndarray) -> np.ndarray:
@@ -296,9 +321,12 @@ class MatrixOperator:
 
         Dense ``A``: symmetric rank-k updates (``R.T @ R``, which numpy hands to BLAS ``syrk``) over
         the rows with ``D > 0`` and ``D < 0``, half the flops of a general product, taken over blocks
-        of rows so that the scaled copy of ``A`` stays near a megabyte. Sparse ``A``: one sparse product,
-        or, where the compiled kernels serve (CSC ``A``, numba), a row-by-row sum over a CSR copy of
-        ``A`` made on the first call (``csr_gram``; no sparse temporaries).
+        of rows so that the scaled copy of ``A`` stays near a megabyte. Sparse ``A``: where the compiled
+        kernels serve (CSC ``A``, numba), a row-by-row sum over a CSR copy of ``A`` made on the first call
+        (``csr_gram``; no sparse temporaries); else, with few nonzeros per row, one weighted
+        ``np.bincount`` over the pairs of nonzeros that share a row (listed on the first call: at
+        ``n = 10⁴``, ``d = 100``, 1% density 0.06 ms against 0.4 for scipy's product, which builds and
+        converts two sparse matrices); else that sparse product.
         """
         D = as_vector(D, self.n, "D")
         self._count()
@@ -307,6 +335,10 @@ class MatrixOperator:
             G = np.zeros((self.d, self.d))
             kernels.csr_gram(*self._csr_parts, np.ascontiguousarray(D, dtype=float), G)  # the upper triangle
             return G + np.triu(G, 1).T
+        if self.is_sparse and self._gram_pairs is not None:
+            row, flat, value = self._gram_pairs
+            G = np.bincount(flat, weights=D[row] * value, minlength=self.d * self.d)  # int zeros if no pairs
+            return G.reshape(self.d, self.d).astype(float, copy=False)
         if self.is_sparse:
             A = self.A
             if A.format == "csc":
@@ -315,6 +347,12 @@ class MatrixOperator:
                 DA = sp.csr_array((A.data * np.repeat(D, np.diff(A.indptr)), A.indices, A.indptr), shape=A.shape)
             return np.asarray((A.T @ DA).toarray())
         return blocked_gram(self.A, D)
+
+
+#: Pairs of nonzeros sharing a row, per nonzero of a sparse ``A``, up to which :meth:`MatrixOperator.gram`
+#: lists them (24 bytes a pair: at this bound about eight times the 12 bytes of ``A``'s own per nonzero).
+#: One nonzero per row on average (Poisson) makes two pairs per nonzero.
+GRAM_PAIRS = 4
 
 
 def _in_threads(chunks: int, work: Any) -> list:

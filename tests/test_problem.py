@@ -276,6 +276,30 @@ def test_gram_mixed_signs_matches_dense_product(monkeypatch, block_rows):
             close(S.gram(D), M.T @ (D[:, None] * M), rtol=1e-12)
 
 
+def test_sparse_gram_from_pairs_of_nonzeros_matches_dense_product(monkeypatch):
+    """Few nonzeros per row (empty rows too): the listed pairs; too many: scipy's product. Both exact."""
+    import softres._kernels
+    from softres._linalg import as_operator
+
+    monkeypatch.setattr(softres._kernels, "ENABLED", False)  # the numpy paths, at every size
+    rng = np.random.default_rng(8)
+    M = sp.random_array((2000, 40), density=0.03, rng=rng, format="lil")
+    M[5:9] = 0.0
+    M[11] = rng.standard_normal(40)  # one full row among sparse ones
+    dense = M.toarray()
+    D = rng.standard_normal(2000)
+    for fmt in ("csr", "csc"):
+        op = as_operator(M.asformat(fmt))
+        assert op._gram_pairs is not None
+        close(op.gram(D), dense.T @ (D[:, None] * dense), rtol=1e-12)
+    empty = as_operator(sp.csr_array((50, 4)))  # no nonzeros: no pairs, a zero (float) Gram matrix
+    assert empty.gram(np.ones(50)).dtype == float and not empty.gram(np.ones(50)).any()
+    full = as_operator(sp.csr_array(rng.standard_normal((300, 10))))
+    assert full._gram_pairs is None  # 100 pairs a row, 10 nonzeros
+    D = rng.standard_normal(300)
+    close(full.gram(D), full.A.toarray().T @ (D[:, None] * full.A.toarray()), rtol=1e-12)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 6), st.integers(1, 3), st.integers(0, 2**32 - 1),

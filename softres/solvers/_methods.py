@@ -277,7 +277,7 @@ AUTO_KAPPA = 10.0
 #: (d = 100, well-conditioned, after L-BFGS's per-iteration costs were cut and with pauses between the timed
 #: runs): at 8 MB (n = 10⁴) L-BFGS took a median of 12.2 ms against exact Newton's 23.6 ms (11.1 and
 #: 14.2 at best), its eight iterations of two passes cheaper than Newton's two ``n d²`` Gram products. Below
-#: 4 MiB Newton is kept: there κ̂'s pass and eigenvalues (about 1.3 ms at 8 MB) weigh on a solve of a few ms.
+#: 4 MiB Newton is kept: there κ̂ (about 0.5 ms at d = 100 right after other work) weighs on a solve of a few ms.
 AUTO_LBFGS_BYTES = 4 << 20
 
 
@@ -293,9 +293,11 @@ def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
       Newton's two or three plus an ``n d²`` Gram product;
     * any other dense ``A``: ``"newton"``, whose iterations do not grow with the conditioning.
 
-    ``κ̂`` costs one pass over a dense ``A`` (only estimated from :data:`AUTO_LBFGS_BYTES` up). The
-    thresholds are ours, set from the benchmark grid (``benchmarks/bench_autodiff.py``: ``κ(A)`` about
-    1.2 and 100 there, ``A`` of 8 MB to 800 MB).
+    ``κ̂`` reads ``4 d`` sampled rows of a dense ``A``, not a pass (only estimated from
+    :data:`AUTO_LBFGS_BYTES` up); it is about 3 for a well-conditioned ``A`` (the sample's own spread) and
+    errs high, towards Newton, where a few rows carry a direction. The thresholds are ours, set from the
+    benchmark grid (``benchmarks/bench_autodiff.py``: ``κ(A)`` about 1.2 and 100 there, ``A`` of 8 MB to
+    800 MB).
     """
     op = getattr(problem, "op", None)
     if not isinstance(op, MatrixOperator):
