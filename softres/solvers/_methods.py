@@ -316,14 +316,14 @@ def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
 class Auto(Method):
     """The method :func:`choose_method` picks from the problem's shape, sparsity and conditioning (beyond the paper).
 
-    Chooses at the first step (so that the estimate's pass is counted in the run, and a run that
-    starts at the optimum makes none) and delegates every step to that method, which the result's
+    Chooses at the first step (so that the estimate's time is the run's, and a run that starts at the
+    optimum makes none) and delegates every step to that method, which the result's
     ``message`` names.
     """
 
     name = "auto"
     default_maxiter = 1000
-    randomised = True  # the conditioning estimate draws a sketch
+    randomised = True  # the conditioning estimate draws a sample of rows
 
     def __init__(self, problem: Any, rng: np.random.Generator) -> None:
         super().__init__(problem, rng)
