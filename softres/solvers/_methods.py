@@ -294,10 +294,11 @@ def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
     * any other dense ``A``: ``"newton"``, whose iterations do not grow with the conditioning.
 
     ``κ̂`` reads ``4 d`` sampled rows of a dense ``A``, not a pass (only estimated from
-    :data:`AUTO_LBFGS_BYTES` up); it is about 3 for a well-conditioned ``A`` (the sample's own spread) and
-    errs high, towards Newton, where a few rows carry a direction. The thresholds are ours, set from the
-    benchmark grid (``benchmarks/bench_autodiff.py``: ``κ(A)`` about 1.2 and 100 there, ``A`` of 8 MB to
-    800 MB).
+    :data:`AUTO_LBFGS_BYTES` up); it is about 3 for a well-conditioned ``A`` (the sample's own spread).
+    Where a few rows carry a direction it errs high (towards Newton) if that direction is the weakest, low
+    (towards L-BFGS) if it is the strongest (:func:`~softres.sketch.condition_estimate`). The thresholds
+    are ours, set from the benchmark grid (``benchmarks/bench_autodiff.py``: ``κ(A)`` about 1.2 and 100
+    there, ``A`` of 8 MB to 800 MB).
     """
     op = getattr(problem, "op", None)
     if not isinstance(op, MatrixOperator):
