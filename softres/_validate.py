@@ -42,12 +42,13 @@ def is_dask_array(value: Any) -> bool:
     return type(value).__module__.startswith("dask.") and hasattr(value, "chunks") and hasattr(value, "to_delayed")
 
 
-def as_matrix(A: Any, name: str = "A") -> np.ndarray | sp.csr_array:
-    """Return a private, read-only float64 copy of ``A`` (C-contiguous ndarray or ``csr_array``), n, d >= 1.
+def as_matrix(A: Any, name: str = "A", order: str = "C") -> np.ndarray | sp.csr_array:
+    """Return a private, read-only float64 copy of ``A`` (an ndarray in ``order``, ``"C"`` for row-major or
+    ``"F"`` for column-major, or a ``csr_array``), n, d >= 1.
 
     The copy is what makes a :class:`~softres.Problem` immune to later changes of the caller's
-    array; a C-contiguous float64 ndarray, or a canonical CSR/CSC float64 array, that is already
-    read-only is used as it is (no copy).
+    array; a float64 ndarray already in that order, or a canonical CSR/CSC float64 array, that is
+    already read-only is used as it is (no copy).
     """
     if sp.issparse(A):
         if A.dtype.kind not in _NUMERIC_KINDS:
@@ -66,8 +67,11 @@ def as_matrix(A: Any, name: str = "A") -> np.ndarray | sp.csr_array:
         arr = _numeric_array(A, name)
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-D array of shape (n, d), got ndim={arr.ndim}")
-        frozen = arr.dtype == np.float64 and arr.flags.c_contiguous and not arr.flags.writeable
-        mat = arr if frozen else np.array(arr, dtype=np.float64, order="C")
+        if order not in ("C", "F"):
+            raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+        contiguous = arr.flags.c_contiguous if order == "C" else arr.flags.f_contiguous
+        frozen = arr.dtype == np.float64 and contiguous and not arr.flags.writeable
+        mat = arr if frozen else np.array(arr, dtype=np.float64, order=order)
         data = mat
     n, d = mat.shape
     if n < 1 or d < 1:

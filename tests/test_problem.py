@@ -276,6 +276,40 @@ def test_gram_mixed_signs_matches_dense_product(monkeypatch, block_rows):
             close(S.gram(D), M.T @ (D[:, None] * M), rtol=1e-12)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_dense_a_is_stored_in_the_layout_its_products_use(compiled, monkeypatch):
+    """Column-major without the compiled row-wise kernels, row-major with them, whatever the caller's
+    order; a private read-only copy unless already frozen in that order. Products, Gram matrix and
+    CountSketch (over blocks of rows of a column-major ``A``, with a short last block) match explicit ones."""
+    import softres._kernels
+    import softres._linalg
+    from softres._linalg import MatrixOperator
+
+    if compiled:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(softres._kernels, "MIN_ROWS", 0)
+    monkeypatch.setattr(softres._kernels, "ENABLED", compiled)
+    monkeypatch.setattr(softres._linalg, "_FUSED_BLOCK_BYTES", 3 * 8 * 7)  # blocks of 3 rows
+    rng = np.random.default_rng(12)
+    A = rng.standard_normal((50, 7))
+    x, y, Y, D = rng.standard_normal(7), rng.standard_normal(50), rng.standard_normal((50, 2)), rng.standard_normal(50)
+    buckets, weights = rng.integers(0, 6, size=50), rng.standard_normal(50)
+    S = sp.csc_array((weights, buckets, np.arange(51)), shape=(6, 50))
+    for theirs in (A.copy(), np.asfortranarray(A)):
+        op = MatrixOperator(theirs)
+        assert (op.A.flags.c_contiguous, op.A.flags.f_contiguous) == (compiled, not compiled)
+        assert not op.A.flags.writeable and not np.shares_memory(op.A, theirs)
+        theirs[0, 0] = 99.0  # the caller's array changes, the operator's does not
+        close(op.matvec(x), A @ x, rtol=1e-13)
+        close(op.rmatvec(y), A.T @ y, rtol=1e-13)
+        close(op.rmatvec(Y), A.T @ Y, rtol=1e-13)
+        close(op.gram(D), A.T @ (D[:, None] * A), rtol=1e-12)
+        close(op.countsketch(buckets, weights, 6), S @ A, rtol=1e-12)
+    frozen = np.asarray(A, order="C" if compiled else "F")
+    frozen.flags.writeable = False
+    assert MatrixOperator(frozen).A is frozen  # already private-looking: used as it is
+
+
 def test_sparse_gram_from_pairs_of_nonzeros_matches_dense_product(monkeypatch):
     """Few nonzeros per row (empty rows too): the listed pairs; too many: scipy's product. Both exact."""
     import softres._kernels
