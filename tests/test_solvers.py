@@ -265,16 +265,27 @@ def test_auto_is_the_default_method():
     assert res.success and res.method == "auto" and "auto chose 'newton'" in res.message  # a small dense A
 
 
-def test_lbfgs_direction_equals_the_two_loop_recursion():
-    """The compact form (Byrd, Nocedal, Schnabel 1994) against Nocedal & Wright's Algorithm 7.4, written here."""
+@pytest.mark.parametrize("initial", ["scalar", "matrix"])
+def test_lbfgs_direction_equals_the_two_loop_recursion(initial):
+    """The compact form (Byrd, Nocedal, Schnabel 1994) against Nocedal & Wright's Algorithm 7.4, written here,
+    with L-BFGS's scaled identity and with a matrix ``H₀`` (as sketch-lbfgs's), through and past a full memory."""
     from softres.solvers._methods import LBFGS
 
     rng = np.random.default_rng(0)
     d, memory = 7, 5
-    method = LBFGS(softres.random_problem(50, d, seed=0), rng, memory=memory)
+    Q = rng.standard_normal((d, d))
+    H0 = Q @ Q.T + np.eye(d)
+
+    class MatrixStart(LBFGS):
+        scalar_initial = False
+
+        def initial_inverse(self, x, q, g):
+            return H0 @ q
+
+    method = (LBFGS if initial == "scalar" else MatrixStart)(softres.random_problem(50, d, seed=0), rng, memory=memory)
     method.scale = 0.3
     pairs = []
-    for _ in range(9):
+    for _ in range(12):
         s = rng.standard_normal(d)
         y = s + 0.8 * rng.standard_normal(d)  # some pairs have sᵀy < 0 and are skipped
         method.accepted(s, y)
@@ -285,11 +296,15 @@ def test_lbfgs_direction_equals_the_two_loop_recursion():
         for s_, y_, rho in reversed(pairs):
             coeffs.append(rho * (s_ @ q))
             q -= coeffs[-1] * y_
-        r = q * ((pairs[-1][0] @ pairs[-1][1]) / (pairs[-1][1] @ pairs[-1][1])) if pairs else 0.3 * q
+        if initial == "matrix":
+            r = H0 @ q
+        else:
+            r = q * ((pairs[-1][0] @ pairs[-1][1]) / (pairs[-1][1] @ pairs[-1][1])) if pairs else 0.3 * q
         for (s_, y_, rho), a in zip(pairs, reversed(coeffs), strict=True):
             r += (a - rho * (y_ @ r)) * s_
         close = np.abs(method.direction(np.zeros(d), g) + r).max() <= 1e-12 * np.abs(r).max()
         assert close
+    assert len(pairs) == memory == method.k
 
 
 class _NoisyOracle:

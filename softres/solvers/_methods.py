@@ -8,7 +8,7 @@ gradient descent. The loop, line search, stopping rule and bookkeeping are in :m
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -199,47 +199,66 @@ class LBFGS(Method):
 
     The direction uses the compact representation of Byrd, Nocedal and Schnabel (1994, Theorem 2.2),
     equal to the two-loop recursion (Nocedal & Wright, Algorithm 7.4) in exact arithmetic: a few
-    products with the ``k × d`` stacks of pairs and two ``k × k`` triangular solves instead of ``4k``
-    operations on ``d``-vectors, which at small ``n`` cost as much as the pass over ``A``.
+    products with the ``2k × d`` stack of pairs and two ``k × k`` triangular solves instead of ``4k``
+    operations on ``d``-vectors, which at small ``n`` cost as much as the pass over ``A``. The pairs live
+    in one preallocated array, interleaved (``s₀, y₀, s₁, y₁, …``), so that one product gives every inner
+    product the direction needs (``[S; Y][S; Y]ᵀ`` and ``[S; Y]g``) and one more combines the rows.
     """
 
     name = "lbfgs"
     default_maxiter = 1000
+    scalar_initial: ClassVar[bool] = True  # H₀ a multiple of I (False: initial_inverse is a matrix)
 
     def __init__(self, problem: Any, rng: np.random.Generator, *, memory: int = 20) -> None:
         super().__init__(problem, rng)
         self.memory = check_int(memory, "memory")
-        self.S = self.Y = np.empty((0, problem.d))  # the pairs' s and y as rows, oldest first
+        self.pairs = np.empty((self.memory, 2, problem.d))  # rows s_i, y_i of the kept pairs, oldest first
+        self.k = 0  # pairs kept
         self.nhev = 0
         self.scale: float | None = None
 
     def initial_inverse(self, x: np.ndarray, q: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """``H₀ q`` for a vector or a ``d × k`` block ``q``."""
-        if len(self.S):
-            s, y = self.S[-1], self.Y[-1]
+        """``H₀ q`` for a vector or a ``d × k`` block ``q``: ``sᵀy/yᵀy · q`` (newest pair), ``q / L̂`` before any."""
+        if self.k:
+            s, y = self.pairs[self.k - 1]
             return q * (float(s @ y) / float(y @ y))
+        return q * self._first_scale(x, g)
+
+    def _first_scale(self, x: np.ndarray, g: np.ndarray) -> float:
         if self.scale is None:
             self.nhev += 1
             self.scale = 1.0 / _lipschitz_estimate(self.problem, x, g)
-        return q * self.scale
+        return self.scale
 
     def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
-        h0g = self.initial_inverse(x, g, g)
-        if not len(self.S):
-            return -h0g
-        S, Y = self.S, self.Y
+        k = self.k
+        if not k:
+            return -self.initial_inverse(x, g, g)
+        W = self.pairs[:k].reshape(2 * k, -1)  # s₀, y₀, s₁, y₁, …
+        G, Wg = W @ W.T, W @ g
+        SY = G[0::2, 1::2]  # s_iᵀ y_j; the solves read its upper triangle R (i ≤ j) only
+        Sg, Yg = Wg[0::2], Wg[1::2]
+        if self.scalar_initial:  # H₀ = γI: its products from G and Wg
+            gamma = SY[-1, -1] / G[-1, -1]
+            u = triangular_solve(SY, Sg)
+            p1 = triangular_solve(SY, np.diag(SY) * u + gamma * (G[1::2, 1::2] @ u - Yg), trans=True)
+            coef = np.empty(2 * k)
+            coef[0::2], coef[1::2] = p1, -gamma * u
+            return -(gamma * g + coef @ W)
+        Y = W[1::2]
         HY = self.initial_inverse(x, Y.T, g).T  # rows H₀ y_i
-        SY = S @ Y.T
-        R = np.triu(SY)  # R_ij = s_iᵀ y_j, i ≤ j
-        u = triangular_solve(R, S @ g)
-        p1 = triangular_solve(R, np.diag(SY) * u + (Y @ HY.T) @ u - HY @ g, trans=True)
-        return -(h0g + S.T @ p1 - HY.T @ u)
+        u = triangular_solve(SY, Sg)
+        p1 = triangular_solve(SY, np.diag(SY) * u + (Y @ HY.T) @ u - HY @ g, trans=True)
+        return -(self.initial_inverse(x, g, g) + p1 @ W[0::2] - u @ HY)
 
     def accepted(self, s: np.ndarray, y: np.ndarray) -> None:
         sy = float(s @ y)
         if sy > 1e-12 * safe_norm(s) * safe_norm(y) and math.isfinite(sy):
-            self.S = np.vstack([self.S, s])[-self.memory:]
-            self.Y = np.vstack([self.Y, y])[-self.memory:]
+            if self.k == self.memory:  # full: drop the oldest
+                self.pairs[:-1] = self.pairs[1:]
+                self.k -= 1
+            self.pairs[self.k] = s, y
+            self.k += 1
 
 
 class SketchLBFGS(LBFGS):
@@ -253,6 +272,7 @@ class SketchLBFGS(LBFGS):
 
     name = "sketch-lbfgs"
     default_maxiter = 500
+    scalar_initial = False
     randomised = True
     curvature = True
 
