@@ -497,14 +497,14 @@ def safe_norm(v: np.ndarray) -> float:
     """``‖v‖₂`` without overflow or underflow (scaled by ``max|v_i|``); ``inf`` only if it is not representable."""
     if v.size == 0:
         return 0.0
-    squares = float(v @ v)  # BLAS: no floating-point warnings
-    if 1e-290 < squares < 1e290:  # nothing overflowed, nothing that counts underflowed: 1 µs, not 7
-        return math.sqrt(squares)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # numpy reports BLAS's overflow as a warning
+        squares = float(v @ v)
+        if 1e-290 < squares < 1e290:  # nothing overflowed, nothing that counts underflowed: 2 µs, not 7
+            return math.sqrt(squares)
         big = float(np.max(np.abs(v)))
         if big == 0.0 or not math.isfinite(big):
             return big
         if 1e-150 < big < 1e150:  # no overflow or underflow in the squares: no scaled copy needed
-            return math.sqrt(float(v @ v))
+            return math.sqrt(squares)
         scaled = v / big
         return big * math.sqrt(float(scaled @ scaled))

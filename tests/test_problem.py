@@ -276,6 +276,21 @@ def test_gram_mixed_signs_matches_dense_product(monkeypatch, block_rows):
             close(S.gram(D), M.T @ (D[:, None] * M), rtol=1e-12)
 
 
+def test_safe_norm_neither_overflows_nor_underflows_nor_warns():
+    """Against ``math.hypot`` (scaled, exact to rounding); numpy reports BLAS's overflow in ``v @ v`` as a
+    warning, which the test configuration turns into an error."""
+    import math
+
+    from softres._linalg import safe_norm
+
+    for v in ([1e300] * 3, [3e200, -4e200], [1e-300] * 4, [1e-170, 1e-160], [0.0, 0.0], [2.0, np.inf], [],
+              [1.0, 2.0, 2.0]):
+        v = np.array(v, dtype=float)
+        assert safe_norm(v) == pytest.approx(math.hypot(*v), rel=1e-15)
+    P = Problem(np.full((4, 2), 1e200), np.full(4, 0.25))  # ‖A‖_F overflows in the squares, not in the norm
+    assert P.op.frobenius == pytest.approx(math.hypot(*[1e200] * 8), rel=1e-15)
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_dense_a_is_stored_in_the_layout_its_products_use(compiled, monkeypatch):
     """Column-major without the compiled row-wise kernels, row-major with them, whatever the caller's
