@@ -73,7 +73,7 @@ class State:
     """
 
     __slots__ = ("AtU", "_cc", "_has_B_diag", "_has_D", "_has_U", "_has_r", "alpha_scaled", "buf", "cf", "ff", "grad",
-                 "m", "x", "z")
+                 "key", "m", "x", "z")
 
     def __init__(self, x: np.ndarray | None, z: np.ndarray, b: np.ndarray, buf: Buffers, unit: Unit,
                  block: tuple[float, float, float | None, float | None] | None = None) -> None:
@@ -81,6 +81,7 @@ class State:
         scaled normaliser and sums are given (:mod:`softres._dask`); with ``None`` sums, ``cf`` and ``ff``
         are this block's partial sums."""
         self.x = x
+        self.key = b"" if x is None else x.tobytes()  # the point, for the problem's cache (-0.0 and 0.0 differ)
         self.z = z
         self.buf = buf
         self.grad: np.ndarray | None = None  # ∇L(x), once computed (Problem.grad, Problem.loss_and_grad)

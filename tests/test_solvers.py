@@ -377,3 +377,21 @@ def test_single_blas_thread_limits_and_restores_even_from_two_threads():
     for t in pool:
         t.join()
     assert threads() == before
+
+
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("trans", [False, True])
+def test_triangular_solves_of_vectors_and_blocks_match_a_general_solve(lower, trans):
+    """Blocks go column by column (see triangular_solve); both against numpy's LU solve of the same system."""
+    from softres.solvers._common import chol_solve, triangular_solve
+
+    rng = np.random.default_rng(5)
+    T = np.tril(rng.standard_normal((9, 9))) + 5 * np.eye(9)
+    T = T if lower else T.T.copy()
+    op = T.T if trans else T
+    for r in (rng.standard_normal(9), rng.standard_normal((9, 4))):
+        np.testing.assert_allclose(triangular_solve(T, r, lower=lower, trans=trans), np.linalg.solve(op, r),
+                                   rtol=1e-12, atol=1e-12)
+    L = np.tril(T) if lower else np.tril(T.T)
+    R = rng.standard_normal((9, 3))
+    np.testing.assert_allclose(chol_solve(L, R), np.linalg.solve(L @ L.T, R), rtol=1e-10, atol=1e-12)

@@ -91,8 +91,16 @@ def triangular_solve(T: np.ndarray, r: np.ndarray, *, lower: bool = False, trans
 
     scipy's ``solve_triangular`` validates and wraps the same call at about 15 µs against 1 µs here (two
     per L-BFGS iteration, where at ``n = 10⁴`` an iteration's pass over ``A`` takes some 300 µs).
+    A ``d × k`` block ``r`` is solved column by column: for a block, ``dtrtrs`` runs in scipy's OpenBLAS
+    threads (a second pool beside numpy's), and right after numpy's BLAS on two cores one ``100 × 8``
+    solve took 8 ms, against 0.1 ms for its columns one at a time (sketch-lbfgs paid it every iteration).
     ``np.linalg.LinAlgError`` for a zero on the diagonal (the callers' factors have none).
     """
+    if r.ndim == 2:
+        out = np.empty(r.shape)
+        for j in range(r.shape[1]):
+            out[:, j] = triangular_solve(T, r[:, j], lower=lower, trans=trans)
+        return out
     out, info = dtrtrs(T, r, lower=int(lower), trans=int(trans))
     if info != 0:
         raise np.linalg.LinAlgError(f"triangular solve failed (LAPACK dtrtrs info = {info})")
