@@ -212,6 +212,43 @@ def test_condition_estimate_within_a_small_factor_of_the_svd(col_range):
     assert condition_estimate(P.A, np.random.default_rng(0), sample_rows=3000) == pytest.approx(true, rel=1e-8)
 
 
+def test_condition_at_most_decides_as_the_estimate_does():
+    """The Cholesky certificate is only a shortcut: same sample, same answer as ``condition_estimate <= kappa``,
+    over well- and ill-conditioned, rotated, sparse and overflowing ``A`` and thresholds on both sides."""
+    from softres import sketch
+
+    rng = np.random.default_rng(9)
+    Q = np.linalg.qr(rng.standard_normal((20, 20)))[0]
+    cases = [softres.random_problem(3000, 20, seed=4, col_range=c).A for c in (1.0, 2.0, 4.0, 30.0)]
+    cases.append(cases[2] @ Q)  # ill-conditioning along no column
+    cases.append(softres.random_problem(3000, 20, seed=4, col_range=3.0, density=0.2).A)
+    cases.append(np.full((300, 20), 1e200))  # squares overflow: unknown, not certified
+    decided = set()
+    for A in cases:
+        for seed in range(4):
+            for kappa in (1.5, 3.0, 4.5, 10.0, 100.0):
+                estimate = sketch.condition_estimate(A, np.random.default_rng(seed))
+                answer = sketch.condition_at_most(A, np.random.default_rng(seed), kappa)
+                assert answer == (estimate <= kappa), (estimate, kappa)
+                decided.add(answer)
+    assert decided == {True, False}
+    with pytest.raises(ValueError, match="kappa"):
+        sketch.condition_at_most(cases[0], rng, 0.5)
+
+
+def test_condition_at_most_skips_the_eigenvalues_for_a_well_conditioned_sample(monkeypatch):
+    from softres import sketch
+
+    A = softres.random_problem(3000, 20, seed=4).A
+    assert sketch.condition_estimate(A, np.random.default_rng(0)) < 4
+
+    def no_eigenvalues(G):
+        raise AssertionError("the certificate should have decided")
+
+    monkeypatch.setattr(sketch, "_gram_condition", no_eigenvalues)
+    assert sketch.condition_at_most(A, np.random.default_rng(0), 10.0)
+
+
 def test_condition_estimate_reads_no_pass_and_errs_high_on_a_coherent_a():
     """A direction carried by a few rows is missed by the sample: κ̂ is inf, never small."""
     from softres.sketch import condition_estimate
