@@ -58,10 +58,11 @@ class Problem:
 
     Notes
     -----
-    ``A``, ``b`` and ``w`` are copied on entry and stored read-only (a read-only C-contiguous float64
-    ``A`` is used without a copy), so later changes to the caller's arrays never reach the problem.
-    ``A`` is kept in the layout whose products are fastest (:class:`softres._linalg.MatrixOperator`,
-    which also counts passes over ``A``: ``problem.op.passes``).
+    ``A``, ``b`` and ``w`` are copied on entry and stored read-only (a read-only float64 ``A`` already
+    in the stored layout is used without a copy), so later changes to the caller's arrays never reach
+    the problem. ``A`` is kept in the layout whose products are fastest (a dense one column-major, or
+    row-major where the compiled kernels read it: :class:`softres._linalg.MatrixOperator`, which also
+    counts passes over ``A``: ``problem.op.passes``).
 
     Evaluating several quantities at the same ``x`` computes ``Ax`` and ``exp(Ax)`` once: the last
     point's state is cached, as scipy's ``MemoizeJac`` does. The cache and its work arrays are kept

@@ -297,7 +297,7 @@ AUTO_KAPPA = 10.0
 #: (d = 100, well-conditioned, after L-BFGS's per-iteration costs were cut and with pauses between the timed
 #: runs): at 8 MB (n = 10⁴) L-BFGS took a median of 12.2 ms against exact Newton's 23.6 ms (11.1 and
 #: 14.2 at best), its eight iterations of two passes cheaper than Newton's two ``n d²`` Gram products. Below
-#: 4 MiB Newton is kept: there κ̂ (about 0.5 ms at d = 100 right after other work) weighs on a solve of a few ms.
+#: 4 MiB Newton is kept: there κ̂ (0.25-0.5 ms at d = 100 right after other work) weighs on a solve of a few ms.
 AUTO_LBFGS_BYTES = 4 << 20
 
 
