@@ -218,17 +218,13 @@ class LBFGS(Method):
         self.scale: float | None = None
 
     def initial_inverse(self, x: np.ndarray, q: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """``H₀ q`` for a vector or a ``d × k`` block ``q``: ``sᵀy/yᵀy · q`` (newest pair), ``q / L̂`` before any."""
-        if self.k:
-            s, y = self.pairs[self.k - 1]
-            return q * (float(s @ y) / float(y @ y))
-        return q * self._first_scale(x, g)
-
-    def _first_scale(self, x: np.ndarray, g: np.ndarray) -> float:
+        """``H₀ q`` before any pair is kept: ``q / L̂``. Once there are pairs, :meth:`direction` applies
+        ``H₀ = sᵀy/yᵀy · I`` (newest pair) through the pairs' inner products; a subclass with
+        ``scalar_initial = False`` overrides this with its fixed ``H₀`` (a vector or a ``d × k`` block ``q``)."""
         if self.scale is None:
             self.nhev += 1
             self.scale = 1.0 / _lipschitz_estimate(self.problem, x, g)
-        return self.scale
+        return q * self.scale
 
     def direction(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
         k = self.k
