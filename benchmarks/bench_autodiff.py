@@ -59,7 +59,8 @@ def main() -> None:
     print("\nEvery method: time to 1e-8 (iterations); '-' = not reached (stopped after 30x the cell's best so far)\n")
     print(autodiff.runs_table(rows).data)
     print("\nDerivatives, milliseconds per call (softres grad at a new point, hessp at a cached one)\n")
-    keys = ["softres grad", "jax grad", "jax fun_and_grad", "softres hessp", "jax hessp", "softres hess", "jax hess"]
+    keys = ["softres grad", "jax grad", "jax fun_and_grad", "softres hessp", "jax hessp", "softres hess", "jax hess",
+            "one pass"]
     print("| n | col_range | A | JAX's A | " + " | ".join(keys) + " |")
     print("|" + " --- |" * (4 + len(keys)))
     for r in rows:

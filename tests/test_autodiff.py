@@ -150,6 +150,10 @@ def test_grid_rows_and_table():
             assert np.isfinite(r[key]) and r[key] > 0, key
         assert r["best softres"] in methods and r["best scipy+JAX"] in autodiff.SCIPY
         assert r["best softres passes"] >= r["best softres iterations"] >= 1
+        assert np.isfinite(r["one pass seconds"]) and r["one pass seconds"] > 0
+        assert r["passes floor seconds"] == pytest.approx(r["best softres passes"] * r["one pass seconds"])
+        assert r["softres / passes floor"] == pytest.approx(r["best softres seconds"] / r["passes floor seconds"])
+        assert r["scipy+JAX / passes floor"] == pytest.approx(r["speedup"] * r["softres / passes floor"])
         assert not r["speedup is a lower bound"]
         assert r["speedup"] == pytest.approx(r["best scipy+JAX seconds"] / r["best softres seconds"])
         assert r["words"].endswith("faster" if r["speedup"] >= 1 else "slower")
@@ -163,3 +167,4 @@ def test_grid_rows_and_table():
     assert text.count("\n") == len(autodiff.table_rows(rows)[0]) - 3 + 1  # one line per quantity, plus the rule
     assert rows[0]["best softres"] in text and rows[0]["words"] in text
     assert f"sparse {SPARSE:.0%}" in text
+    assert f"{rows[0]['softres / passes floor']:.2f}" in text

@@ -219,11 +219,15 @@ def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]
     point. JAX caches nothing: its ``jac``,
     ``fun_and_jac``, ``hessp`` and ``hess`` are each a full evaluation (compiled beforehand).
 
+    ``one pass`` is the floor a pass over ``A`` sets: one product ``A @ x`` alone (numpy's BLAS or
+    scipy.sparse on the ``A`` softres stores, or softres' own product where that is faster, as the compiled
+    sparse one), no checks, nothing else.
+
     Returns
     -------
     dict
         ``softres grad``, ``softres hessp``, ``softres hess``, ``jax grad``, ``jax fun_and_grad``,
-        ``jax hessp``, ``jax hess``.
+        ``jax hessp``, ``jax hess``, ``one pass``.
     """
     x = np.asarray(P.x_true) if getattr(P, "x_true", None) is not None else np.full(P.d, 0.1)
     points = [x + 1e-12, x - 1e-12]  # never x, where hessp and hess leave the state cached
@@ -242,7 +246,8 @@ def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]
 
     calls = {"softres grad": cold(P.grad), "jax grad": cold(J.jac), "jax fun_and_grad": cold(J.fun_and_jac),
              "softres hessp": cached_hessp, "jax hessp": lambda: J.hessp(x, s),
-             "softres hess": lambda: P.hess(x), "jax hess": lambda: J.hess(x)}
+             "softres hess": lambda: P.hess(x), "jax hess": lambda: J.hess(x),
+             "raw product": lambda: P.op.A @ x, "softres product": lambda: P.op.matvec(x)}
     best = dict.fromkeys(calls, float("inf"))
     for _ in range(repeat):  # interleaved: machine noise hits every contender alike
         for name, call in calls.items():
@@ -255,6 +260,7 @@ def derivative_times(P: Any, J: JaxOracles, repeat: int = 3) -> dict[str, float]
             t0 = time.perf_counter()
             call()
             best[name] = min(best[name], time.perf_counter() - t0)
+    best["one pass"] = min(best.pop("raw product"), best.pop("softres product"))
     return best
 
 
@@ -480,6 +486,8 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
         "best softres": bs["method"] if bs else None, "best softres seconds": t_s,
         "best softres passes": bs["passes"] if bs else None,
         "best softres iterations": bs["iterations"] if bs else None,
+        # What the best softres method's passes cost with nothing else: the floor of any method making them.
+        "passes floor seconds": bs["passes"] * der["one pass"] if bs else np.inf,
         "auto seconds": t_auto if auto else None, "auto / best softres": (t_auto / t_s) if auto else None,
         "best scipy+JAX": bj["method"] if bj else None, "best scipy+JAX seconds": t_j,
         "speedup": speedup, "speedup is a lower bound": bound,
@@ -487,6 +495,8 @@ def cell(n: int, col_range: float, density: float | None, *, d: int = 100, repea
         "target": TARGETS["ill" if col_range > 1 else "well"],
         "runs": runs,
     }
+    row["softres / passes floor"] = t_s / row["passes floor seconds"]
+    row["scipy+JAX / passes floor"] = t_j / row["passes floor seconds"]
     # None: unknown (a lower bound below the target)
     row["target met"] = True if speedup >= row["target"] else (None if bound else False)
     del P, J
@@ -514,9 +524,13 @@ def grid(sizes=(10_000, 100_000, 1_000_000), col_ranges=(1.0, 100.0), densities=
         One per cell ("tidy": every field a scalar except ``peer_grad`` and ``runs``): ``n``, ``d``,
         ``col_range``, ``density``, ``A``, ``seed``, ``repeat``, ``w``, ``peer`` (JAX's ``A``: "dense" or
         "BCOO"), ``peer_grad``, ``jax_setup_seconds`` (building and compiling JAX's oracles, not in
-        any timing), the derivative times ``"<side> <derivative> seconds"``, ``grad ratio``,
+        any timing), the derivative times ``"<side> <derivative> seconds"`` and ``one pass seconds``
+        (one product ``A @ x`` alone, :func:`derivative_times`), ``grad ratio``,
         ``hessp ratio``, ``hess ratio`` (JAX ÷ softres: above 1, softres is faster), ``best softres``
         (method), ``best softres seconds``, ``best softres passes``, ``best softres iterations``,
+        ``passes floor seconds`` (those passes × one pass: what any method making them takes at least),
+        ``softres / passes floor`` and ``scipy+JAX / passes floor`` (the best scipy+JAX time over it: the
+        largest speedup a method with these passes and no other work could have),
         ``auto seconds`` and ``auto / best softres`` (``None`` without ``"auto"``), ``best scipy+JAX``,
         ``best scipy+JAX seconds``, ``speedup`` (best scipy+JAX ÷ best softres; when no scipy+JAX method
         reached ``x*`` and the budget stopped each, the earliest stop ÷ best softres, a lower bound:
@@ -546,7 +560,8 @@ def table_rows(rows: list[dict]) -> tuple[list[str], list[list]]:
     """The headers and cells of :func:`table` (every word and number from ``rows``)."""
     headers = ["n", "conditioning", "A", "best softres", "softres time", "softres passes over A", "auto time",
                "auto ÷ best softres", "best scipy+JAX", "scipy+JAX time", "softres vs scipy+JAX", "issue 14 target",
-               "grad: JAX ÷ softres", "hessp: JAX ÷ softres", "hess: JAX ÷ softres"]
+               "grad: JAX ÷ softres", "hessp: JAX ÷ softres", "hess: JAX ÷ softres", "one pass over A",
+               "passes × one pass", "softres ÷ that", "scipy+JAX ÷ that"]
     out = []
     for r in rows:
         auto = r["auto / best softres"]
@@ -558,8 +573,13 @@ def table_rows(rows: list[dict]) -> tuple[list[str], list[list]]:
                     _seconds(r["auto seconds"]), "-" if auto is None or not np.isfinite(auto) else f"{auto:.2f}",
                     r["best scipy+JAX"] or "-", _seconds(r["best scipy+JAX seconds"]), r["words"],
                     f"{r['target']:g}x: {met}", f"{r['grad ratio']:.2f}", f"{r['hessp ratio']:.2f}",
-                    f"{r['hess ratio']:.2f}"])
+                    f"{r['hess ratio']:.2f}", _seconds(r["one pass seconds"]), _seconds(r["passes floor seconds"]),
+                    _ratio(r["softres / passes floor"]), _ratio(r["scipy+JAX / passes floor"])])
     return headers, out
+
+
+def _ratio(v: float) -> str:
+    return f"{v:.2f}" if np.isfinite(v) else "-"
 
 
 def table(rows: list[dict], by_column: int = 3):
@@ -569,7 +589,9 @@ def table(rows: list[dict], by_column: int = 3):
     time and its ratio to the best softres method; the best scipy+JAX method and its time; softres
     against it in words (chosen by :func:`softres.experiments._common.speed_words`); issue 14's target
     and whether this run met it; JAX's time ÷ softres' for ``grad``, ``hessp`` and ``hess`` (above 1:
-    softres is faster).
+    softres is faster); one pass over ``A`` (a product ``A @ x`` alone), the best softres method's passes
+    times that (the floor of any method making those passes), and softres' and scipy+JAX's times over
+    that floor (the second: the largest speedup those passes leave room for).
     """
     from softres.experiments._common import markdown_table
 
