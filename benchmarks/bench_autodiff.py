@@ -16,6 +16,8 @@ Usage::
     python benchmarks/bench_autodiff.py --repeat 3           # contenders best of 3 (the README's run)
     python benchmarks/bench_autodiff.py --quick              # n = 1e4 only, one round
     python benchmarks/bench_autodiff.py --sizes 100000 --col-range 100 --dense-only
+    python benchmarks/bench_autodiff.py --breakdown lbfgs --sizes 10000 --col-range 1 --dense-only
+                                                             # where one solve's time goes (no JAX)
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ def main() -> None:
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="limit numpy's BLAS to this many threads (JAX's pool is not limited)")
     parser.add_argument("--json", help="also write the rows (autodiff.grid's output) to this JSON file")
+    parser.add_argument("--breakdown", metavar="METHOD",
+                        help="instead of the grid: split METHOD's solve time into products with A, the rest of "
+                             "the evaluations and the solver's own work, per cell (autodiff.breakdown)")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args)
+        return
     sizes, repeat = ([10_000], 1) if args.quick else (args.sizes, args.repeat)
     densities = (None,) if args.dense_only else (None, 0.01)
     t0 = time.perf_counter()
@@ -73,6 +81,26 @@ def main() -> None:
           + ", ".join(f"{r['jax_setup_seconds']:.1f} s" for r in rows))
     speedups = np.array([r["speedup"] for r in rows])
     print(f"speedup best softres / best scipy+JAX: min {speedups.min():.2f}, max {speedups.max():.2f}")
+
+
+def breakdown(args: argparse.Namespace) -> None:
+    """Print :func:`autodiff.breakdown` for each cell of the arguments' grid (medians, milliseconds)."""
+    import softres
+
+    densities = (None,) if args.dense_only else (None, 0.01)
+    print(f"d = {args.d}, seed 0, w = 5; method {args.breakdown}; medians of {args.repeat * 10} interleaved runs, "
+          "each after a pause and untimed runs\n")
+    print("| n | col_range | A | iterations | passes | solve | products | evaluation work | solver "
+          "| replayed exactly |")
+    print("|" + " --- |" * 10)
+    for n in args.sizes:
+        for cr in args.col_range:
+            for dens in densities:
+                P = softres.random_problem(n, args.d, seed=0, density=dens, w=5.0, col_range=cr)
+                b = autodiff.breakdown(P, autodiff.optimum(P), args.breakdown, repeat=args.repeat * 10)
+                ms = [f"{1e3 * b[k]:.3g} ms" for k in ("solve", "products", "evaluation work", "solver")]
+                print(f"| {n:,} | {cr:g} | {'dense' if dens is None else 'sparse'} | {b['iterations']} | "
+                      f"{b['passes']} | " + " | ".join(ms) + f" | {b['replayed exactly']} |")
 
 
 if __name__ == "__main__":

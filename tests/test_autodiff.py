@@ -168,3 +168,16 @@ def test_grid_rows_and_table():
     assert rows[0]["best softres"] in text and rows[0]["words"] in text
     assert f"sparse {SPARSE:.0%}" in text
     assert f"{rows[0]['softres / passes floor']:.2f}" in text
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "newton"])
+def test_breakdown_replays_the_solve(method):
+    """The breakdown's solve is the grid's (same passes and iterations until x*), and its parts add up to it."""
+    P = problem()
+    xstar = autodiff.optimum(P)
+    hit = autodiff.run_softres(P, xstar, method, {})
+    b = autodiff.breakdown(P, xstar, method, repeat=3)
+    assert (b["passes"], b["iterations"]) == (hit["passes"], hit["iterations"])
+    assert b["replayed exactly"]
+    assert b["products"] > 0 and b["evaluations"] > 0
+    assert b["products"] + b["evaluation work"] + b["solver"] == pytest.approx(b["solve"])

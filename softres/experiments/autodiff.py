@@ -10,7 +10,9 @@ exactly that peer (:func:`jax_oracles`) and measures it side by side with softre
 * :func:`solve_times`: time until ``‖x − x*‖ ≤ 1e-8`` (the first iterate within the target, seen
   through the callback) for every softres method and for scipy's L-BFGS-B, trust-exact, Newton-CG
   and trust-krylov with JAX's derivatives, and for softres the passes over ``A`` at that iterate;
-* :func:`grid` runs both over shapes and conditionings; :func:`table` formats its rows.
+* :func:`grid` runs both over shapes and conditionings; :func:`table` formats its rows;
+* :func:`breakdown` splits one softres solve's time into its products with ``A``, the rest of its
+  evaluations and the solver's own work.
 
 JAX is an optional dependency (the ``bench`` group: ``pip install -e ".[bench]"``) and is imported
 only inside these functions, never by ``import softres``. ``benchmarks/bench_autodiff.py`` is the
@@ -438,6 +440,84 @@ def solve_times(P: Any, J: JaxOracles, xstar: np.ndarray, repeat: int = 3, budge
                     "iterations": h["iterations"] if h else None, "passes": h["passes"] if h else None,
                     "stopped": None if h else stopped.get((side, label))})
     return out
+
+
+def breakdown(P: Any, xstar: np.ndarray, method: str = "lbfgs", repeat: int = 20) -> dict:
+    """Where one softres solve's time goes: the products with ``A``, the rest of its evaluations, the solver.
+
+    Three things are timed in turn, ``repeat`` times each, each call after :func:`warm_up` as in the
+    grid (medians):
+
+    * ``solve``: :func:`run_softres` until ``‖x − x*‖ ≤`` :data:`TARGET` (the grid's time);
+    * ``evaluations``: the loss and the gradient at every iterate of that solve, called in sequence
+      through the public API as the solver calls them (``P.loss_and_grad`` where
+      :attr:`softres.Problem.fused_loss_and_grad`, else ``P.loss`` and ``P.grad``), plus one
+      ``P.op.matvec`` per further pass the solve made (a curvature estimate's product, say);
+    * ``products``: as many products ``P.op.A @ x`` alone (numpy's BLAS or scipy.sparse, the grid's
+      ``one pass``) as the solve made passes over ``A``: the floor of those passes.
+
+    The solve's time is then ``products`` + ``evaluation work`` (``evaluations − products``: the
+    elementwise work of Definition 3.1, validation, caching, finiteness checks) + ``solver``
+    (``solve − evaluations``: directions, line search, stopping rule, history, callback, and the
+    non-product work of a curvature estimate). Where the solve rejected trial points (``nfev`` above the
+    iterates) or read a fraction of ``A`` (a sampled curvature), the replay differs and says so
+    (``replayed exactly`` False).
+
+    Returns
+    -------
+    dict
+        ``method``, ``iterations``, ``passes``, ``nfev``, ``njev``, ``replayed exactly``, and the medians in
+        seconds: ``solve``, ``evaluations``, ``products``, ``evaluation work``, ``solver``.
+    """
+    import softres
+
+    points: list[np.ndarray] = []
+
+    def keep(intermediate_result):
+        points.append(intermediate_result.x)
+        if np.linalg.norm(intermediate_result.x - xstar) <= TARGET:
+            raise StopIteration
+
+    passes0 = P.op.passes
+    res = softres.minimize(P, np.zeros(P.d), method=method, tol=1e-13, maxiter=300, seed=0, callback=keep)
+    passes = P.op.passes - passes0
+    points = [np.zeros(P.d), *points]
+    A, x0 = P.op.A, points[-1]
+
+    def evaluate_points() -> None:
+        for x in points:
+            if P.fused_loss_and_grad:
+                P.loss_and_grad(x)
+            else:
+                P.loss(x)
+                P.grad(x)
+
+    passes0 = P.op.passes
+    evaluate_points()
+    extra = passes - (P.op.passes - passes0)  # passes beyond the evaluations (a curvature estimate's product)
+
+    def evaluations() -> None:
+        evaluate_points()
+        for _ in range(max(extra, 0)):
+            P.op.matvec(points[0])
+
+    def products() -> None:
+        for _ in range(passes):
+            A @ x0
+
+    jobs = {"solve": lambda: run_softres(P, xstar, method, {}), "evaluations": evaluations, "products": products}
+    times: dict[str, list[float]] = {k: [] for k in jobs}
+    for _ in range(repeat):  # interleaved: machine noise hits all three alike
+        for name, job in jobs.items():
+            warm_up(job)
+            t0 = time.perf_counter()
+            hit = job()
+            elapsed = time.perf_counter() - t0
+            times[name].append(hit["seconds"] if name == "solve" and hit else elapsed)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return {"method": method, "iterations": res.nit, "passes": passes, "nfev": res.nfev, "njev": res.njev,
+            "replayed exactly": res.nfev == res.njev == len(points) and extra >= 0, **med,
+            "evaluation work": med["evaluations"] - med["products"], "solver": med["solve"] - med["evaluations"]}
 
 
 # ---------------------------------------------------------------------------------------------- the grid
