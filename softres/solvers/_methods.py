@@ -234,16 +234,15 @@ class LBFGS(Method):
         G, Wg = W @ W.T, W @ g
         SY = G[0::2, 1::2]  # s_iᵀ y_j; the solves read its upper triangle R (i ≤ j) only
         Sg, Yg = Wg[0::2], Wg[1::2]
+        u = triangular_solve(SY, Sg)
         if self.scalar_initial:  # H₀ = γI: its products from G and Wg
             gamma = SY[-1, -1] / G[-1, -1]
-            u = triangular_solve(SY, Sg)
             p1 = triangular_solve(SY, np.diag(SY) * u + gamma * (G[1::2, 1::2] @ u - Yg), trans=True)
             coef = np.empty(2 * k)
             coef[0::2], coef[1::2] = p1, -gamma * u
             return -(gamma * g + coef @ W)
         Y = W[1::2]
         HY = self.initial_inverse(x, Y.T, g).T  # rows H₀ y_i
-        u = triangular_solve(SY, Sg)
         p1 = triangular_solve(SY, np.diag(SY) * u + (Y @ HY.T) @ u - HY @ g, trans=True)
         return -(self.initial_inverse(x, g, g) + p1 @ W[0::2] - u @ HY)
 
