@@ -38,7 +38,8 @@ TARGET = 1e-8
 SOFTRES = [("newton", "newton", {}), ("sketch-newton", "sketch-newton", {"eps0": 0.5}),
            ("sketch-newton+", "sketch-newton", {"eps0": 0.5, "score_reuse": 2.0, "nonpositive": "exact"}),
            ("newton-cg", "newton-cg", {"eps0": 0.5, "score_reuse": 2.0}),
-           ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", "lbfgs", {})]
+           ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("newton-lbfgs", "newton-lbfgs", {}),
+           ("lbfgs", "lbfgs", {})]
 SCIPY = ["trust-exact", "Newton-CG", "trust-krylov", "L-BFGS-B"]
 
 

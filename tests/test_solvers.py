@@ -8,7 +8,7 @@ import scipy.optimize as so
 
 import softres
 from softres import bounds, sketch
-from softres.solvers import METHODS, REGISTRY, minimize, newton_method
+from softres.solvers import METHODS, REGISTRY, minimize, newton_method, options_of
 
 
 def reference_optimum(P, x0):
@@ -38,7 +38,7 @@ def case(request):
 @pytest.mark.parametrize("method", [name for name, cls in REGISTRY.items() if cls.curvature])
 def test_newton_type_methods_reach_the_optimum(case, method):
     P, x0, xstar = case
-    opts = {} if method == "newton" else {"eps0": 0.3}
+    opts = {"eps0": 0.3} if "eps0" in options_of(method) else {}
     res = minimize(P, x0, method=method, tol=1e-12, maxiter=200, seed=0, **opts)
     assert res.success, res.message
     assert np.linalg.norm(res.x - xstar) <= 1e-8
@@ -276,7 +276,7 @@ def test_condition_estimate_is_inf_for_a_rank_deficient_a():
 
 
 @pytest.mark.parametrize(("density", "col_range", "large", "expected"), [
-    (None, 1.0, True, "lbfgs"), (None, 100.0, True, "newton"), (None, 1.0, False, "newton"),
+    (None, 1.0, True, "lbfgs"), (None, 100.0, True, "newton-lbfgs"), (None, 1.0, False, "newton"),
     (0.05, 1.0, True, "newton"), (0.05, 100.0, True, "newton")])
 def test_auto_chooses_by_size_sparsity_and_conditioning_and_reaches_newtons_optimum(density, col_range, large,
                                                                                     expected, monkeypatch):
@@ -432,3 +432,30 @@ def test_triangular_solves_of_vectors_and_blocks_match_a_general_solve(lower, tr
     L = np.tril(T) if lower else np.tril(T.T)
     R = rng.standard_normal((9, 3))
     np.testing.assert_allclose(chol_solve(L, R), np.linalg.solve(L @ L.T, R), rtol=1e-10, atol=1e-12)
+
+
+def test_newton_lbfgs_first_step_is_newtons_and_it_reaches_newtons_optimum():
+    """Its initial inverse Hessian is the exact one at x0: the first iterate is x0 − ∇²L(x0)⁻¹∇L(x0) (a full
+    step here), computed independently with numpy's solve; then it converges to exact Newton's optimum."""
+    P = softres.random_problem(3000, 8, seed=5, w=5.0, col_range=30.0)
+    x0 = np.zeros(P.d)
+    first = minimize(P, x0, method="newton-lbfgs", maxiter=1)
+    assert first.history["t"][1] == 1.0
+    expected = x0 - np.linalg.solve(P.hess(x0), P.grad(x0))
+    np.testing.assert_allclose(first.x, expected, rtol=1e-10, atol=1e-14)
+    res = minimize(P, x0, method="newton-lbfgs", tol=1e-12)
+    ref = minimize(P, x0, method="newton", tol=1e-13)
+    assert res.success and res.nhev == 1
+    assert np.linalg.norm(res.x - ref.x) <= 1e-8 * np.linalg.norm(ref.x)
+
+
+def test_newton_lbfgs_forms_the_hessian_again_every_refresh_iterations():
+    P = softres.random_problem(2000, 10, seed=3, w=0.1, scale=8.0)
+    ref = minimize(P, np.zeros(P.d), method="newton", tol=1e-13)
+    for refresh in (0, 3):
+        res = minimize(P, np.zeros(P.d), method="newton-lbfgs", tol=1e-11, refresh=refresh)
+        assert res.success and np.linalg.norm(res.x - ref.x) <= 1e-6 * np.linalg.norm(ref.x)
+        assert res.nhev == (1 if refresh == 0 else 1 + (res.nit - 1) // refresh)
+        assert sum(rows > 0 for rows in res.history["hess_rows"]) == res.nhev
+    with pytest.raises(ValueError, match="refresh must be"):
+        minimize(P, np.zeros(P.d), method="newton-lbfgs", refresh=-1)

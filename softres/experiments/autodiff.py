@@ -37,7 +37,7 @@ SOFTRES: list[tuple[str, str, dict]] = [
     ("newton", "newton", {}), ("sketch-newton", "sketch-newton", {"eps0": 0.5}),
     ("sketch-newton+", "sketch-newton", {"eps0": 0.5, "score_reuse": 2.0, "nonpositive": "exact"}),
     ("newton-cg", "newton-cg", {"eps0": 0.5, "score_reuse": 2.0}),
-    ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("lbfgs", "lbfgs", {})]
+    ("sketch-lbfgs", "sketch-lbfgs", {"eps0": 0.3}), ("newton-lbfgs", "newton-lbfgs", {}), ("lbfgs", "lbfgs", {})]
 #: scipy.optimize's methods given JAX's derivatives.
 SCIPY: tuple[str, ...] = ("L-BFGS-B", "trust-exact", "Newton-CG", "trust-krylov")
 #: The targets of issue 14 (displayed, never asserted: timings are noisy): best softres at least this

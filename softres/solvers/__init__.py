@@ -16,11 +16,14 @@ each in :mod:`._methods`); :data:`METHODS` lists their names:
     preconditioned by the sketched Hessian;
 ``"sketch-lbfgs"``
     L-BFGS (beyond the paper) whose initial inverse Hessian is the sketched Hessian at ``x0``;
+``"newton-lbfgs"``
+    L-BFGS (beyond the paper) whose initial inverse Hessian is the exact Hessian at ``x0`` (its first
+    step is exact Newton's), formed again every ``refresh`` iterations;
 ``"gd"``, ``"lbfgs"``
     baselines: gradient descent with a Lipschitz-estimated step, and L-BFGS;
 ``"auto"``
     the method :func:`choose_method` picks from the size and sparsity of ``A`` and an estimate of its
-    condition number (``"newton"`` or ``"lbfgs"``; the result's message says which and why).
+    condition number (``"newton"``, ``"newton-lbfgs"`` or ``"lbfgs"``; the result's message says which and why).
 
 A solver never raises on a numerical failure (a non-finite gradient or Hessian, a domain error) and
 never returns ``nan``: it stops with ``success=False``, a ``status`` and a reason; no numpy warning
@@ -41,7 +44,17 @@ from softres._validate import as_vector, check_int, check_real
 from softres.examples import as_generator
 from softres.problem import Problem
 from softres.solvers._common import STATUS, Method, chol_solve, pd_factor, run
-from softres.solvers._methods import GD, LBFGS, Auto, Newton, NewtonCG, SketchLBFGS, SketchNewton, choose_method
+from softres.solvers._methods import (
+    GD,
+    LBFGS,
+    Auto,
+    Newton,
+    NewtonCG,
+    NewtonLBFGS,
+    SketchLBFGS,
+    SketchNewton,
+    choose_method,
+)
 
 __all__ = ["METHODS", "REGISTRY", "STATUS", "Method", "choose_method", "minimize", "newton_method", "options_of",
            "register"]
@@ -60,7 +73,7 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-for _cls in (Newton, SketchNewton, NewtonCG, SketchLBFGS, GD, LBFGS, Auto):
+for _cls in (Newton, SketchNewton, NewtonCG, SketchLBFGS, NewtonLBFGS, GD, LBFGS, Auto):
     register(_cls)
 
 #: Names of the registered methods, in registration order.
@@ -104,8 +117,8 @@ def minimize(problem: Problem, x0: Any, method: str = "auto", tol: float = 1e-10
         (:meth:`Problem.grad_error`), where it is zero to working precision (a warm start at the
         optimum converges at iteration 0).
     maxiter : int, optional
-        Iteration limit; default per method (100 for the Newton methods, 500 for ``"sketch-lbfgs"``,
-        1000 for ``"lbfgs"``, 10000 for ``"gd"``).
+        Iteration limit; default per method (100 for the Newton methods, 500 for ``"sketch-lbfgs"`` and
+        ``"newton-lbfgs"``, 1000 for ``"lbfgs"``, 10000 for ``"gd"``).
     seed : int or numpy.random.Generator, optional
         Randomness of the sketch (``"sketch-newton"``, ``"newton-cg"``, ``"sketch-lbfgs"``); the
         global ``np.random`` state is never used.
@@ -121,7 +134,8 @@ def minimize(problem: Problem, x0: Any, method: str = "auto", tol: float = 1e-10
         exactly and samples the rest (beyond the paper); ``sampling`` (``"sketch-newton"`` only, default
         ``"leverage"``; ``"uniform"`` is a baseline beyond the paper); ``score_reuse`` (1.0): see
         :class:`softres.sketch.SketchedHessian`; ``"newton-cg"``: ``cg_maxiter`` (50), ``refresh_cg`` (5);
-        ``"lbfgs"``, ``"sketch-lbfgs"``: ``memory`` (20), curvature pairs kept.
+        ``"lbfgs"``, ``"sketch-lbfgs"``, ``"newton-lbfgs"``: ``memory`` (20), curvature pairs kept;
+        ``"newton-lbfgs"``: ``refresh`` (10), iterations after which the Hessian is formed again (0: never).
 
     Returns
     -------
