@@ -277,7 +277,7 @@ def test_condition_estimate_is_inf_for_a_rank_deficient_a():
 
 @pytest.mark.parametrize(("density", "col_range", "large", "expected"), [
     (None, 1.0, True, "lbfgs"), (None, 100.0, True, "newton-lbfgs"), (None, 1.0, False, "newton"),
-    (0.05, 1.0, True, "newton"), (0.05, 100.0, True, "newton")])
+    (0.05, 1.0, True, "newton-lbfgs"), (0.05, 100.0, True, "newton-lbfgs")])
 def test_auto_chooses_by_size_sparsity_and_conditioning_and_reaches_newtons_optimum(density, col_range, large,
                                                                                     expected, monkeypatch):
     """``large``: this 640 kB A counts as large (AUTO_LBFGS_BYTES lowered below it)."""

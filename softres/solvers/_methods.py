@@ -351,17 +351,19 @@ AUTO_LBFGS_BYTES = 4 << 20
 def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
     """The method ``"auto"`` runs on ``problem``, and why: ``(name, reason)``.
 
-    * sparse ``A`` (few nonzeros per row): ``"newton"``: its Gram product costs about one pass over
-      ``A`` (a compiled row-by-row sum, with numba) and it converges in two or three iterations
-      whatever the conditioning;
+    * sparse ``A`` (few nonzeros per row): ``"newton-lbfgs"``: its Gram product costs about one pass over
+      ``A`` (a compiled row-by-row sum, with numba), and exact Newton's first step followed by L-BFGS pairs
+      on that Hessian converges in two or three iterations whatever the conditioning, one Gram product
+      fewer than exact Newton (``benchmarks/bench_autodiff.py``, 1% nonzeros, ``d = 100``: faster from
+      ``n = 10⁵``, 1.09-1.11x slower at ``10⁴``);
     * ``A`` not held in this process (a Dask array): ``"newton"``: the fewest passes over ``A``;
     * dense ``A`` of at least :data:`AUTO_LBFGS_BYTES` with ``κ̂(A) ≤`` :data:`AUTO_KAPPA`: ``"lbfgs"``,
       one or two passes over ``A`` per iteration (:attr:`softres.Problem.fused_loss_and_grad`) against
       Newton's two or three plus an ``n d²`` Gram product;
     * dense ``A`` of at least :data:`AUTO_LBFGS_BYTES` with ``κ̂(A) >`` :data:`AUTO_KAPPA`: ``"newton-lbfgs"``,
       exact Newton's first step and then L-BFGS pairs on its Hessian, one ``n d²`` Gram product instead of
-      one per iteration (``benchmarks/bench_autodiff.py``, ``col_range`` 100, ``d = 100``: 3.6, 35 and 336 ms
-      against Newton's 5.95, 56 and 613 at ``n = 10⁴, 10⁵, 10⁶``, best of 10, 10 and 3 runs);
+      one per iteration (``benchmarks/bench_autodiff.py``, ``col_range`` 100, ``d = 100``: 3.56, 35.3 and 329 ms
+      against Newton's 5.77, 57 and 544 at ``n = 10⁴, 10⁵, 10⁶``);
     * a smaller dense ``A``: ``"newton"``, whose iterations do not grow with the conditioning.
 
     ``κ̂`` reads ``4 d`` sampled rows of a dense ``A``, not a pass (only estimated from
@@ -377,7 +379,7 @@ def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
     if not isinstance(op, MatrixOperator):
         return "newton", "A is not in this process's memory: exact Newton makes the fewest passes"
     if op.is_sparse:
-        return "newton", "sparse A: the Hessian's Gram product costs about one pass"
+        return "newton-lbfgs", "sparse A: the Hessian's Gram product costs about one pass; one Hessian, then L-BFGS"
     size = 8 * op.n * op.d
     if size < AUTO_LBFGS_BYTES:
         return "newton", f"dense A of {size / 2**20:.3g} MiB < {AUTO_LBFGS_BYTES / 2**20:g} MiB: passes are cheap"
