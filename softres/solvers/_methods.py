@@ -355,7 +355,7 @@ def choose_method(problem: Any, rng: np.random.Generator) -> tuple[str, str]:
       ``A`` (a compiled row-by-row sum, with numba), and exact Newton's first step followed by L-BFGS pairs
       on that Hessian converges in two or three iterations whatever the conditioning, one Gram product
       fewer than exact Newton (``benchmarks/bench_autodiff.py``, 1% nonzeros, ``d = 100``: faster from
-      ``n = 10⁵``, 1.09-1.11x slower at ``10⁴``);
+      ``n = 10⁵``, 1.05-1.11x slower at ``10⁴`` in two runs);
     * ``A`` not held in this process (a Dask array): ``"newton"``: the fewest passes over ``A``;
     * dense ``A`` of at least :data:`AUTO_LBFGS_BYTES` with ``κ̂(A) ≤`` :data:`AUTO_KAPPA`: ``"lbfgs"``,
       one or two passes over ``A`` per iteration (:attr:`softres.Problem.fused_loss_and_grad`) against
