@@ -459,9 +459,9 @@ def breakdown(P: Any, xstar: np.ndarray, method: str = "lbfgs", repeat: int = 20
     The solve's time is then ``products`` + ``evaluation work`` (``evaluations − products``: the
     elementwise work of Definition 3.1, validation, caching, finiteness checks) + ``solver``
     (``solve − evaluations``: directions, line search, stopping rule, history, callback, and the
-    non-product work of a curvature estimate). Where the solve rejected trial points (``nfev`` above the
-    iterates) or read a fraction of ``A`` (a sampled curvature), the replay differs and says so
-    (``replayed exactly`` False).
+    non-product work of a curvature estimate, and its reading of sampled rows of a large dense ``A``,
+    which is not a pass). Where the solve rejected trial points (``nfev`` above the iterates), the replay
+    misses them and says so (``replayed exactly`` False).
 
     Returns
     -------
