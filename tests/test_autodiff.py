@@ -172,12 +172,12 @@ def test_grid_rows_and_table():
 
 @pytest.mark.parametrize("method", ["lbfgs", "newton"])
 def test_breakdown_replays_the_solve(method):
-    """The breakdown's solve is the grid's (same passes and iterations until x*), and its parts add up to it."""
+    """The breakdown's solve is the grid's (same passes and iterations until x*), and its replayed evaluations
+    cost more than their products alone (here, N = 200 rows, the products are a small part of them)."""
     P = problem()
     xstar = autodiff.optimum(P)
     hit = autodiff.run_softres(P, xstar, method, {})
     b = autodiff.breakdown(P, xstar, method, repeat=3)
     assert (b["passes"], b["iterations"]) == (hit["passes"], hit["iterations"])
     assert b["replayed exactly"]
-    assert b["products"] > 0 and b["evaluations"] > 0
-    assert b["products"] + b["evaluation work"] + b["solver"] == pytest.approx(b["solve"])
+    assert 0 < b["products"] < b["evaluations"] and b["evaluation work"] > 0
